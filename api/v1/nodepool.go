@@ -1,0 +1,242 @@
+package v1
+
+import (
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// NodePoolSpec says which nodes Tailor may launch for pending pods, how many,
+// and when it may take them away again.
+type NodePoolSpec struct {
+	// Template is what every node of the pool is made from.
+	// +required
+	Template NodeClaimTemplate `json:"template"`
+	// Disruption says when Tailor may remove or replace the pool's nodes.
+	// +optional
+	// +kubebuilder:default={consolidationPolicy: WhenEmptyOrUnderutilized, consolidateAfter: "1m", budgets: {{nodes: "10%"}}}
+	Disruption Disruption `json:"disruption,omitempty"`
+	// Limits cap the total resources of the pool's nodes (cpu, memory, GPUs,
+	// and "nodes" for the node count). Tailor launches nothing that would
+	// exceed them.
+	// +optional
+	Limits corev1.ResourceList `json:"limits,omitempty"`
+	// Weight orders NodePools: a pod that several pools can hold goes to
+	// the one with the highest weight. Unset is lower than any weight.
+	// +optional
+	// +kubebuilder:validation:XValidation:rule="self >= 1 && self <= 100",message="weight must be between 1 and 100"
+	Weight *int32 `json:"weight,omitempty"`
+}
+
+// NodeClaimTemplate is the template of a pool's NodeClaims.
+type NodeClaimTemplate struct {
+	// +optional
+	ObjectMeta NodeClaimTemplateObjectMeta `json:"metadata,omitempty"`
+	// +required
+	Spec NodeClaimTemplateSpec `json:"spec"`
+}
+
+// NodeClaimTemplateObjectMeta are the labels and annotations given to the
+// pool's NodeClaims and their Nodes.
+type NodeClaimTemplateObjectMeta struct {
+	// Labels are set on every node of the pool; pods can select on them.
+	// +optional
+	// +kubebuilder:validation:MaxProperties=100
+	// +kubebuilder:validation:XValidation:rule="self.all(k, !k.matches('^([a-z0-9.-]*[.])?tailor[.]sh/'))",message="label domain tailor.sh is reserved"
+	// +kubebuilder:validation:XValidation:rule="self.all(k, k != 'kubernetes.io/hostname')",message="label kubernetes.io/hostname is set by each node and cannot be set by a NodePool"
+	// +kubebuilder:validation:XValidation:rule="self.all(k, self[k].size() <= 63)",message="label values must be at most 63 characters"
+	Labels map[string]string `json:"labels,omitempty"`
+	// Annotations are set on every node of the pool.
+	// +optional
+	// +kubebuilder:validation:MaxProperties=100
+	Annotations map[string]string `json:"annotations,omitempty"`
+}
+
+// NodeClaimTemplateSpec is the NodeClaim spec a pool's nodes are made from,
+// less the resources, which come from the pods each node is launched for.
+type NodeClaimTemplateSpec struct {
+	// Taints are applied to every node of the pool; pods must tolerate
+	// them.
+	// +optional
+	// +kubebuilder:validation:MaxItems=50
+	// +kubebuilder:validation:XValidation:rule="self.all(t, t.effect in ['NoSchedule', 'PreferNoSchedule', 'NoExecute'])",message="taint effect must be NoSchedule, PreferNoSchedule or NoExecute"
+	Taints []corev1.Taint `json:"taints,omitempty"`
+	// StartupTaints are applied at launch and expected to be removed by
+	// another agent; scheduling ignores them.
+	// +optional
+	// +kubebuilder:validation:MaxItems=50
+	// +kubebuilder:validation:XValidation:rule="self.all(t, t.effect in ['NoSchedule', 'PreferNoSchedule', 'NoExecute'])",message="taint effect must be NoSchedule, PreferNoSchedule or NoExecute"
+	StartupTaints []corev1.Taint `json:"startupTaints,omitempty"`
+	// Requirements constrain the nodes' labels: instance types, zones,
+	// capacity types, architectures and any custom label.
+	// +optional
+	// +kubebuilder:validation:MaxItems=100
+	// +kubebuilder:validation:XValidation:rule="self.all(r, r.key != 'tailor.sh/nodepool')",message="label tailor.sh/nodepool is set by Tailor and cannot be required"
+	// +kubebuilder:validation:XValidation:rule="self.all(r, r.key != 'kubernetes.io/hostname')",message="label kubernetes.io/hostname is set by each node and cannot be required"
+	Requirements []NodeSelectorRequirementWithMinValues `json:"requirements,omitempty"`
+	// NodeClassRef points at the provider's node class.
+	// +required
+	// +kubebuilder:validation:XValidation:rule="self.group == oldSelf.group && self.kind == oldSelf.kind",message="nodeClassRef group and kind cannot change"
+	NodeClassRef *NodeClassReference `json:"nodeClassRef"`
+	// TerminationGracePeriod is how long a drain may take before pods that
+	// block it are deleted anyway. Unset means a drain waits as long as it
+	// must.
+	// +optional
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:MaxLength=16
+	// +kubebuilder:validation:XValidation:rule="self.matches('^([0-9]+(s|m|h))+$')",message="terminationGracePeriod must be a duration such as 48h or 90m"
+	TerminationGracePeriod *metav1.Duration `json:"terminationGracePeriod,omitempty"`
+	// ExpireAfter is how long a node may live before it is replaced, or
+	// Never.
+	// +optional
+	// +kubebuilder:default="720h"
+	// +kubebuilder:validation:XValidation:rule="self == 'Never' || self.matches('^([0-9]+(s|m|h))+$')",message="expireAfter must be a duration such as 720h, or Never"
+	ExpireAfter NillableDuration `json:"expireAfter,omitempty"`
+}
+
+// ConsolidationPolicy says which nodes consolidation may act on.
+// +kubebuilder:validation:Enum=WhenEmpty;WhenEmptyOrUnderutilized
+type ConsolidationPolicy string
+
+const (
+	// ConsolidationPolicyWhenEmpty removes nodes that run no pods but
+	// DaemonSet pods.
+	ConsolidationPolicyWhenEmpty ConsolidationPolicy = "WhenEmpty"
+	// ConsolidationPolicyWhenEmptyOrUnderutilized also moves pods off nodes
+	// that can be removed or replaced by cheaper ones.
+	ConsolidationPolicyWhenEmptyOrUnderutilized ConsolidationPolicy = "WhenEmptyOrUnderutilized"
+)
+
+// Disruption configures how Tailor removes and replaces a pool's nodes.
+type Disruption struct {
+	// ConsolidationPolicy says which nodes consolidation may act on.
+	// +optional
+	// +kubebuilder:default=WhenEmptyOrUnderutilized
+	ConsolidationPolicy ConsolidationPolicy `json:"consolidationPolicy,omitempty"`
+	// ConsolidateAfter is how long a node must have had no pod scheduled to
+	// or removed from it before consolidation considers it, or Never to turn
+	// consolidation off. Karpenter defaults to 0s; Tailor waits a minute so
+	// that a node is not judged in the moment after a rollout touched it.
+	// +optional
+	// +kubebuilder:default="1m"
+	// +kubebuilder:validation:XValidation:rule="self == 'Never' || self.matches('^([0-9]+(s|m|h))+$')",message="consolidateAfter must be a duration such as 30s or 10m, or Never"
+	ConsolidateAfter NillableDuration `json:"consolidateAfter,omitempty"`
+	// Budgets limit how many of the pool's nodes may be disrupted at once.
+	// When several apply, the most restrictive wins.
+	// +optional
+	// +kubebuilder:default={{nodes: "10%"}}
+	// +kubebuilder:validation:MaxItems=20
+	Budgets []Budget `json:"budgets,omitempty"`
+}
+
+// DisruptionReason is why a node is disrupted.
+// +kubebuilder:validation:Enum=Empty;Underutilized;Drifted;Expired
+type DisruptionReason string
+
+// Disruption reasons, as budgets name them.
+const (
+	DisruptionReasonEmpty         DisruptionReason = "Empty"
+	DisruptionReasonUnderutilized DisruptionReason = "Underutilized"
+	DisruptionReasonDrifted       DisruptionReason = "Drifted"
+	DisruptionReasonExpired       DisruptionReason = "Expired"
+)
+
+// Budget limits the number of nodes that may be disrupted at the same time,
+// always or during a recurring window.
+//
+// +kubebuilder:validation:XValidation:rule="!has(self.schedule) || has(self.duration)",message="budget schedule requires duration"
+// +kubebuilder:validation:XValidation:rule="!has(self.duration) || has(self.schedule)",message="budget duration requires schedule"
+// +kubebuilder:validation:XValidation:rule="!has(self.timeZone) || has(self.schedule)",message="budget timeZone requires schedule"
+type Budget struct {
+	// Reasons are the disruption reasons the budget applies to; unset means
+	// all of them.
+	// +optional
+	// +listType=set
+	// +kubebuilder:validation:MaxItems=4
+	Reasons []DisruptionReason `json:"reasons,omitempty"`
+	// Nodes is how many of the pool's nodes may be disrupted at once: a
+	// count such as "2" or a percentage such as "10%" of the pool's nodes,
+	// rounded up. "0" blocks disruption.
+	// +optional
+	// +kubebuilder:default="10%"
+	// +kubebuilder:validation:MaxLength=8
+	// +kubebuilder:validation:XValidation:rule="self.matches('^((100|[0-9]{1,2})%|[0-9]+)$')",message="budget nodes must be a count such as 2 or a percentage from 0% to 100%"
+	Nodes string `json:"nodes"`
+	// Schedule is a cron expression (minute hour day-of-month month
+	// day-of-week, or a macro such as @daily) at which the budget's window
+	// opens. Unset means the budget always applies.
+	// +optional
+	// +kubebuilder:validation:MaxLength=128
+	// +kubebuilder:validation:XValidation:rule="self.matches('^@(annually|yearly|monthly|weekly|daily|midnight|hourly)$') || self.matches('^[^ ]+ [^ ]+ [^ ]+ [^ ]+ [^ ]+$')",message="budget schedule must be a cron expression of five fields such as '0 9 * * 1-5', or a macro such as @daily"
+	Schedule *string `json:"schedule,omitempty"`
+	// Duration is how long the window stays open after each scheduled time.
+	// +optional
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:MaxLength=16
+	// +kubebuilder:validation:XValidation:rule="self.matches('^([0-9]+(h|m))+(0s)?$')",message="budget duration must be in hours and minutes, such as 8h or 90m"
+	Duration *metav1.Duration `json:"duration,omitempty"`
+	// TimeZone is the IANA time zone the schedule is read in, such as
+	// Europe/Berlin. Unset means UTC. (Karpenter reads schedules in UTC
+	// only.)
+	// +optional
+	// +kubebuilder:validation:MaxLength=64
+	// +kubebuilder:validation:XValidation:rule="self.matches('^[A-Za-z_]+(/[A-Za-z0-9_+-]+)*$')",message="budget timeZone must be an IANA time zone name such as America/New_York"
+	TimeZone *string `json:"timeZone,omitempty"`
+}
+
+// NodePoolStatus is what the pool currently holds.
+type NodePoolStatus struct {
+	// Resources is the total capacity of the pool's nodes, with "nodes" for
+	// their count.
+	// +optional
+	Resources corev1.ResourceList `json:"resources,omitempty"`
+	// Nodes is the number of the pool's nodes.
+	// +optional
+	Nodes int64 `json:"nodes,omitempty"`
+	// Conditions: Ready, NodeClassReady, ValidationSucceeded.
+	// +optional
+	// +listType=map
+	// +listMapKey=type
+	Conditions []metav1.Condition `json:"conditions,omitempty"`
+}
+
+// NodePool conditions besides Ready.
+const (
+	// ConditionNodeClassReady is True when the referenced node class exists
+	// and is ready.
+	ConditionNodeClassReady = "NodeClassReady"
+	// ConditionValidationSucceeded is True when the parts of the spec that
+	// the CRD cannot check (cron schedules, time zones) are valid.
+	ConditionValidationSucceeded = "ValidationSucceeded"
+)
+
+// NodePool says which nodes Tailor may launch for pods the scheduler cannot
+// place, and when it may remove or replace them.
+//
+// +kubebuilder:object:root=true
+// +kubebuilder:resource:path=nodepools,scope=Cluster,categories=tailor,shortName=np
+// +kubebuilder:subresource:status
+// +kubebuilder:printcolumn:name="NodeClass",type=string,JSONPath=`.spec.template.spec.nodeClassRef.name`
+// +kubebuilder:printcolumn:name="Nodes",type=integer,JSONPath=`.status.nodes`
+// +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
+// +kubebuilder:printcolumn:name="Weight",type=integer,JSONPath=`.spec.weight`
+// +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
+// +kubebuilder:printcolumn:name="CPU",type=string,JSONPath=`.status.resources.cpu`,priority=1
+// +kubebuilder:printcolumn:name="Memory",type=string,JSONPath=`.status.resources.memory`,priority=1
+type NodePool struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+
+	// +required
+	Spec NodePoolSpec `json:"spec"`
+	// +optional
+	Status NodePoolStatus `json:"status,omitempty"`
+}
+
+// NodePoolList is a list of NodePools.
+//
+// +kubebuilder:object:root=true
+type NodePoolList struct {
+	metav1.TypeMeta `json:",inline"`
+	metav1.ListMeta `json:"metadata,omitempty"`
+	Items           []NodePool `json:"items"`
+}
