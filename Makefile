@@ -1,0 +1,39 @@
+# Tailor's developer entry points. CI (.ci/run) calls the same targets.
+
+GO ?= go
+TOOL = $(GO) tool -modfile=hack/tools/go.mod
+
+.PHONY: all test test-short controlplane generate verify-generated lint fuzz
+
+all: lint test
+
+## test: every test, including the integration tests against the embedded cluster.
+test: controlplane
+	$(GO) test -timeout 30m ./...
+
+## test-short: unit tests only (no cluster).
+test-short:
+	$(GO) test -short ./...
+
+## controlplane: build the embedded control plane (about 11 minutes the first time).
+controlplane:
+	$(GO) run ./hack/build-controlplane
+
+## generate: regenerate deepcopy functions and CRDs from api/.
+generate:
+	$(GO) generate ./...
+
+## verify-generated: fail when generated files are stale.
+verify-generated: generate
+	@git diff --exit-code -- api config || { echo "generated files are stale: run 'make generate' and commit the result" >&2; exit 1; }
+	@test -z "$$(git status --porcelain --untracked-files=all -- api config)" || { echo "generate created untracked files:" >&2; git status --porcelain -- api config >&2; exit 1; }
+
+## lint: gofmt, go vet and staticcheck.
+lint:
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { echo "gofmt would change:" >&2; gofmt -l $$(git ls-files '*.go') >&2; exit 1; }
+	$(GO) vet ./...
+	$(TOOL) staticcheck ./...
+
+## fuzz: run each fuzz target for a while.
+fuzz:
+	$(GO) test -run '^$$' -fuzz FuzzIntersect -fuzztime 30s ./core/requirements/
