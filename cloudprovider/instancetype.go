@@ -113,3 +113,38 @@ func (os Offerings) Cheapest() (Offering, bool) {
 		return cmp.Or(cmp.Compare(a.Price, b.Price), cmp.Compare(a.Zone, b.Zone), cmp.Compare(a.CapacityType, b.CapacityType))
 	}), true
 }
+
+// ownLabel reports whether an instance type, rather than its offering or the
+// NodePool, decides a label's value. Zone and capacity type vary by offering,
+// the NodePool label by pool, and custom labels come from the pool's
+// template, so an instance type says nothing about them.
+func ownLabel(key string) bool {
+	switch key {
+	case corev1.LabelTopologyZone, v1.LabelCapacityType, v1.LabelNodePool:
+		return false
+	}
+	return v1.WellKnownLabels[key]
+}
+
+// Compatible reports whether a node of this type can satisfy reqs, as far as
+// the type decides: a type without GPUs cannot satisfy a requirement on the
+// GPU name, but any type can carry a custom label the NodePool sets.
+func (it *InstanceType) Compatible(reqs requirements.Requirements) error {
+	return it.Requirements.Compatible(reqs, func(key string) bool { return !ownLabel(key) })
+}
+
+// Fits reports whether requests fit within the type's allocatable resources,
+// and if not, which resource is short.
+func (it *InstanceType) Fits(requests corev1.ResourceList) (corev1.ResourceName, bool) {
+	allocatable := it.Allocatable()
+	for name, want := range requests {
+		if want.IsZero() {
+			continue
+		}
+		have, ok := allocatable[name]
+		if !ok || have.Cmp(want) < 0 {
+			return name, false
+		}
+	}
+	return "", true
+}

@@ -52,5 +52,3 @@ func Builtin(name string) (*Catalog, error) {
 func sortInstanceTypes(its []*cloudprovider.InstanceType) {
 	slices.SortFunc(its, func(a, b *cloudprovider.InstanceType) int { return strings.Compare(a.Name, b.Name) })
 }
-
-

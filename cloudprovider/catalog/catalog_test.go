@@ -51,14 +51,14 @@ func TestParseDefaultsAvailabilityAndOperatingSystem(t *testing.T) {
 	}
 	labels := it.Requirements.Labels()
 	for key, want := range map[string]string{
-		corev1.LabelOSStable:          "linux",
-		corev1.LabelArchStable:        "arm64",
-		v1.LabelInstanceCategory:      "m",
-		v1.LabelInstanceGeneration:    "7",
-		v1.LabelInstanceFamily:        "m7g",
-		v1.LabelInstanceSize:          "large",
-		v1.LabelInstanceCPU:           "2",
-		v1.LabelInstanceMemory:        "8192",
+		corev1.LabelOSStable:           "linux",
+		corev1.LabelArchStable:         "arm64",
+		v1.LabelInstanceCategory:       "m",
+		v1.LabelInstanceGeneration:     "7",
+		v1.LabelInstanceFamily:         "m7g",
+		v1.LabelInstanceSize:           "large",
+		v1.LabelInstanceCPU:            "2",
+		v1.LabelInstanceMemory:         "8192",
 		corev1.LabelInstanceTypeStable: "m7g.large",
 	} {
 		if labels[key] != want {
