@@ -1,0 +1,167 @@
+package scheduling
+
+import (
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	resourcehelper "k8s.io/component-helpers/resource"
+
+	"github.com/tailor-sh/tailor/core/requirements"
+)
+
+// podClass is an equivalence class of pods: every pod in it has the same
+// requests and the same scheduling constraints, so whatever holds for one
+// holds for all and the solver handles them as a count.
+type podClass struct {
+	pods     []*corev1.Pod
+	requests vec
+	// terms are the alternative requirement sets a node must meet: the
+	// nodeSelector combined with each OR-term of the required node
+	// affinity. One term is always present.
+	terms       []requirements.Requirements
+	tolerations []corev1.Toleration
+	// perNodeLimit caps how many pods of the class share a node (1 for
+	// pods that repel each other by hostname anti-affinity); 0 means none.
+	perNodeLimit int64
+	// ignored names constraints that the solver does not yet take into
+	// account for this class.
+	ignored []string
+	// err is set when the pod's own constraints are invalid.
+	err error
+}
+
+// classKey is what makes two pods equivalent for scheduling.
+type classKey struct {
+	Requests     []int64                           `json:"r"`
+	NodeSelector map[string]string                 `json:"ns,omitempty"`
+	Affinity     *corev1.Affinity                  `json:"a,omitempty"`
+	Tolerations  []corev1.Toleration               `json:"t,omitempty"`
+	Spread       []corev1.TopologySpreadConstraint `json:"s,omitempty"`
+	Labels       map[string]string                 `json:"l,omitempty"`
+	Overhead     corev1.ResourceList               `json:"o,omitempty"`
+	Namespace    string                            `json:"n,omitempty"`
+}
+
+// classify groups pods into equivalence classes, in the order their first
+// pods appear.
+func classify(d *dims, pods []*corev1.Pod) []*podClass {
+	byKey := map[string]*podClass{}
+	var out []*podClass
+	for _, pod := range pods {
+		requests := d.fromList(resourcehelper.PodRequests(pod, resourcehelper.PodResourcesOptions{}), true)
+		requests[dimPods] = 1
+		key := classKey{Requests: requests, NodeSelector: pod.Spec.NodeSelector, Affinity: pod.Spec.Affinity,
+			Tolerations: pod.Spec.Tolerations, Spread: pod.Spec.TopologySpreadConstraints}
+		// Labels and namespace matter only when constraints refer to pods.
+		if pod.Spec.Affinity != nil && (pod.Spec.Affinity.PodAffinity != nil || pod.Spec.Affinity.PodAntiAffinity != nil) || len(pod.Spec.TopologySpreadConstraints) > 0 {
+			key.Labels, key.Namespace = pod.Labels, pod.Namespace
+		}
+		raw, err := json.Marshal(key)
+		if err != nil {
+			raw = []byte(string(pod.UID) + pod.Namespace + "/" + pod.Name)
+		}
+		if c, ok := byKey[string(raw)]; ok {
+			c.pods = append(c.pods, pod)
+			continue
+		}
+		c := newPodClass(pod, requests)
+		byKey[string(raw)] = c
+		out = append(out, c)
+	}
+	// Dimensions may have grown after early classes were made.
+	for _, c := range out {
+		c.requests = d.resize(c.requests)
+	}
+	return out
+}
+
+func newPodClass(pod *corev1.Pod, requests vec) *podClass {
+	c := &podClass{pods: []*corev1.Pod{pod}, requests: requests, tolerations: pod.Spec.Tolerations}
+	base := requirements.FromLabels(pod.Spec.NodeSelector)
+	var nodeAffinity *corev1.NodeSelector
+	if a := pod.Spec.Affinity; a != nil && a.NodeAffinity != nil {
+		nodeAffinity = a.NodeAffinity.RequiredDuringSchedulingIgnoredDuringExecution
+	}
+	if nodeAffinity == nil || len(nodeAffinity.NodeSelectorTerms) == 0 {
+		c.terms = []requirements.Requirements{base}
+	} else {
+		for _, term := range nodeAffinity.NodeSelectorTerms {
+			if len(term.MatchFields) > 0 {
+				// matchFields can only name metadata.name, which no new
+				// node has yet.
+				continue
+			}
+			reqs, err := requirements.FromNodeSelector(term.MatchExpressions)
+			if err != nil {
+				c.err = fmt.Errorf("invalid node affinity: %w", err)
+				return c
+			}
+			c.terms = append(c.terms, base.Merge(reqs))
+		}
+		if len(c.terms) == 0 {
+			c.err = fmt.Errorf("its node affinity only matches existing nodes by name")
+			return c
+		}
+	}
+	if a := pod.Spec.Affinity; a != nil {
+		if a.PodAntiAffinity != nil {
+			for _, term := range a.PodAntiAffinity.RequiredDuringSchedulingIgnoredDuringExecution {
+				if term.TopologyKey == corev1.LabelHostname && selectsItself(pod, term) {
+					c.perNodeLimit = 1
+				} else {
+					c.ignored = append(c.ignored, "required pod anti-affinity on "+term.TopologyKey)
+				}
+			}
+		}
+		if a.PodAffinity != nil && len(a.PodAffinity.RequiredDuringSchedulingIgnoredDuringExecution) > 0 {
+			c.ignored = append(c.ignored, "required pod affinity")
+		}
+	}
+	for _, s := range pod.Spec.TopologySpreadConstraints {
+		if s.WhenUnsatisfiable == corev1.DoNotSchedule {
+			c.ignored = append(c.ignored, "topology spread on "+s.TopologyKey)
+		}
+	}
+	return c
+}
+
+// selectsItself reports whether an affinity term's label selector matches
+// the pod's own labels in its own namespace.
+func selectsItself(pod *corev1.Pod, term corev1.PodAffinityTerm) bool {
+	if term.LabelSelector == nil || term.NamespaceSelector != nil {
+		return false
+	}
+	if len(term.Namespaces) > 0 && !slices.Contains(term.Namespaces, pod.Namespace) {
+		return false
+	}
+	for k, v := range term.LabelSelector.MatchLabels {
+		if pod.Labels[k] != v {
+			return false
+		}
+	}
+	reqs, err := requirements.FromNodeSelector(labelSelectorRequirements(term.LabelSelector.MatchExpressions))
+	return err == nil && reqs.Matches(pod.Labels)
+}
+
+func labelSelectorRequirements(exprs []metav1.LabelSelectorRequirement) []corev1.NodeSelectorRequirement {
+	out := make([]corev1.NodeSelectorRequirement, 0, len(exprs))
+	for _, e := range exprs {
+		out = append(out, corev1.NodeSelectorRequirement{Key: e.Key, Operator: corev1.NodeSelectorOperator(e.Operator), Values: e.Values})
+	}
+	return out
+}
+
+// describe names a class for messages: its first pod, and how many more.
+func (c *podClass) describe() string {
+	name := c.pods[0].Namespace + "/" + c.pods[0].Name
+	if len(c.pods) > 1 {
+		return fmt.Sprintf("%s (and %d like it)", name, len(c.pods)-1)
+	}
+	return name
+}
+
+func joinReasons(reasons []string) string { return strings.Join(reasons, "; ") }

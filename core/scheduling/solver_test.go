@@ -1,0 +1,311 @@
+package scheduling
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/ptr"
+
+	v1 "github.com/tailor-sh/tailor/api/v1"
+	"github.com/tailor-sh/tailor/cloudprovider"
+	"github.com/tailor-sh/tailor/cloudprovider/catalog"
+	"github.com/tailor-sh/tailor/core/requirements"
+)
+
+func awsTypes(t testing.TB) []*cloudprovider.InstanceType {
+	t.Helper()
+	c, err := catalog.Builtin("aws-us-west-2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c.InstanceTypes
+}
+
+type poolOption func(*v1.NodePool)
+
+func withRequirement(key string, op corev1.NodeSelectorOperator, values ...string) poolOption {
+	return func(np *v1.NodePool) {
+		np.Spec.Template.Spec.Requirements = append(np.Spec.Template.Spec.Requirements,
+			v1.NodeSelectorRequirementWithMinValues{Key: key, Operator: op, Values: values})
+	}
+}
+
+func withTaint(key string) poolOption {
+	return func(np *v1.NodePool) {
+		np.Spec.Template.Spec.Taints = append(np.Spec.Template.Spec.Taints, corev1.Taint{Key: key, Value: "true", Effect: corev1.TaintEffectNoSchedule})
+	}
+}
+
+func withWeight(w int32) poolOption { return func(np *v1.NodePool) { np.Spec.Weight = ptr.To(w) } }
+
+func nodePool(t testing.TB, name string, opts ...poolOption) *NodePool {
+	np := &v1.NodePool{ObjectMeta: metav1.ObjectMeta{Name: name}}
+	for _, o := range opts {
+		o(np)
+	}
+	return &NodePool{NodePool: np, InstanceTypes: awsTypes(t)}
+}
+
+func pod(name, cpu, memory string, mutate ...func(*corev1.Pod)) *corev1.Pod {
+	p := &corev1.Pod{
+		ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "default", Labels: map[string]string{"app": strings.TrimRight(name, "-0123456789")}},
+		Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "c", Resources: corev1.ResourceRequirements{Requests: corev1.ResourceList{
+			corev1.ResourceCPU: resource.MustParse(cpu), corev1.ResourceMemory: resource.MustParse(memory),
+		}}}}},
+	}
+	for _, m := range mutate {
+		m(p)
+	}
+	return p
+}
+
+func pods(n int, prefix, cpu, memory string, mutate ...func(*corev1.Pod)) []*corev1.Pod {
+	out := make([]*corev1.Pod, n)
+	for i := range out {
+		out[i] = pod(fmt.Sprintf("%s-%d", prefix, i), cpu, memory, mutate...)
+	}
+	return out
+}
+
+// checkValid verifies what every decision must satisfy: each pod is decided
+// once, and each new node's cheapest candidate has room for its pods and
+// DaemonSet pods and satisfies their requirements.
+func checkValid(t *testing.T, in Input, r *Result) {
+	t.Helper()
+	seen := map[*corev1.Pod]int{}
+	for _, p := range r.Existing {
+		seen[p.Pod]++
+	}
+	for _, u := range r.Unschedulable {
+		seen[u.Pod]++
+	}
+	for _, nc := range r.NodeClaims {
+		if len(nc.Candidates) == 0 {
+			t.Fatalf("a new node has no candidate instance type")
+		}
+		it := nc.Candidates[0].InstanceType
+		if name, ok := it.Fits(nc.Requests); !ok {
+			t.Fatalf("%s cannot hold its node's requests %v: %s is short", it.Name, nc.Requests, name)
+		}
+		labels := it.Requirements.Labels()
+		labels[corev1.LabelTopologyZone] = nc.Candidates[0].Offering.Zone
+		labels[v1.LabelCapacityType] = nc.Candidates[0].Offering.CapacityType
+		for k, v := range nc.Requirements.Labels() {
+			if _, ok := labels[k]; !ok {
+				labels[k] = v
+			}
+		}
+		for _, p := range nc.Pods {
+			seen[p]++
+			c := newPodClass(p, nil)
+			if !matchesAnyTerm(c.terms, labels) {
+				t.Fatalf("pod %s placed on %s whose labels %v do not satisfy it", p.Name, it.Name, labels)
+			}
+		}
+	}
+	for _, p := range in.Pods {
+		if seen[p] != 1 {
+			t.Fatalf("pod %s decided %d times", p.Name, seen[p])
+		}
+	}
+}
+
+func TestUniformDeploymentIsCheapAndValid(t *testing.T) {
+	in := Input{Pods: pods(100, "web", "1", "2Gi"), NodePools: []*NodePool{nodePool(t, "default")}}
+	r := Solve(in)
+	checkValid(t, in, r)
+	if len(r.Unschedulable) > 0 {
+		t.Fatalf("unschedulable: %v", r.Unschedulable[0].Reason)
+	}
+	if r.LowerBound <= 0 || r.PricePerHour > 1.05*r.LowerBound {
+		t.Fatalf("price %.4f, bound %.4f (%s): want within 5%%", r.PricePerHour, r.LowerBound, r.LowerBoundError)
+	}
+}
+
+func TestMixedShapesStayNearTheBound(t *testing.T) {
+	var all []*corev1.Pod
+	all = append(all, pods(400, "cpu-heavy", "2", "1Gi")...)
+	all = append(all, pods(300, "mem-heavy", "500m", "6Gi")...)
+	all = append(all, pods(300, "small", "250m", "512Mi")...)
+	in := Input{Pods: all, NodePools: []*NodePool{nodePool(t, "default")}}
+	r := Solve(in)
+	checkValid(t, in, r)
+	t.Logf("%d nodes, $%.4f/h, bound $%.4f/h, ratio %.3f", len(r.NodeClaims), r.PricePerHour, r.LowerBound, r.PricePerHour/r.LowerBound)
+	if r.LowerBound <= 0 || r.PricePerHour > 1.10*r.LowerBound {
+		t.Fatalf("price %.4f, bound %.4f (%s)", r.PricePerHour, r.LowerBound, r.LowerBoundError)
+	}
+}
+
+func TestExistingNodesAreFilledFirst(t *testing.T) {
+	existing := &Node{Name: "node-a", Labels: map[string]string{"kubernetes.io/arch": "amd64"},
+		Allocatable: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("4"), corev1.ResourceMemory: resource.MustParse("16Gi"), corev1.ResourcePods: resource.MustParse("110")},
+		Pods:        pods(1, "already", "1", "1Gi")}
+	in := Input{Pods: pods(5, "web", "1", "1Gi"), Nodes: []*Node{existing}, NodePools: []*NodePool{nodePool(t, "default")}}
+	r := Solve(in)
+	checkValid(t, in, r)
+	onNew := 0
+	for _, nc := range r.NodeClaims {
+		onNew += len(nc.Pods)
+	}
+	if len(r.Existing) != 3 || onNew != 2 {
+		t.Fatalf("%d pods on node-a and %d on new nodes; want 3 (all its room) and 2", len(r.Existing), onNew)
+	}
+	for _, p := range r.Existing {
+		if p.Node != "node-a" {
+			t.Fatalf("placed on %s", p.Node)
+		}
+	}
+}
+
+func TestUnschedulableReasons(t *testing.T) {
+	general := func(t *testing.T) *NodePool {
+		return nodePool(t, "default", withRequirement(v1.LabelInstanceCategory, corev1.NodeSelectorOpIn, "c", "m", "r"))
+	}
+	for _, tc := range []struct {
+		name  string
+		pod   *corev1.Pod
+		pools func(t *testing.T) []*NodePool
+		want  string
+	}{
+		{"too much cpu", pod("huge", "200", "1Gi"), func(t *testing.T) []*NodePool { return []*NodePool{general(t)} },
+			"no instance type allowed by NodePool default has 200 cpu; the largest has 191"},
+		{"untolerated taint", pod("plain", "1", "1Gi"), func(t *testing.T) []*NodePool { return []*NodePool{nodePool(t, "gpu", withTaint("nvidia.com/gpu"))} },
+			"NodePool gpu has taint nvidia.com/gpu=true:NoSchedule that the pod does not tolerate"},
+		{"label the pool does not set", pod("picky", "1", "1Gi", func(p *corev1.Pod) { p.Spec.NodeSelector = map[string]string{"team": "data"} }),
+			func(t *testing.T) []*NodePool { return []*NodePool{general(t)} }, "NodePool default: label team is required (team In [data]) but not defined"},
+		{"zone the pool excludes", pod("zoned", "1", "1Gi", func(p *corev1.Pod) { p.Spec.NodeSelector = map[string]string{corev1.LabelTopologyZone: "us-west-2a"} }),
+			func(t *testing.T) []*NodePool {
+				return []*NodePool{nodePool(t, "default", withRequirement(corev1.LabelTopologyZone, corev1.NodeSelectorOpIn, "us-west-2b"))}
+			}, "conflicts with topology.kubernetes.io/zone In [us-west-2b]"},
+		{"no pools", pod("lonely", "1", "1Gi"), func(t *testing.T) []*NodePool { return nil }, "there is no NodePool"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			in := Input{Pods: []*corev1.Pod{tc.pod}, NodePools: tc.pools(t)}
+			r := Solve(in)
+			checkValid(t, in, r)
+			if len(r.Unschedulable) != 1 || !strings.Contains(r.Unschedulable[0].Reason, tc.want) {
+				t.Fatalf("unschedulable = %+v, want a reason containing %q", r.Unschedulable, tc.want)
+			}
+		})
+	}
+}
+
+func TestConstraintsChooseTheRightNodes(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		pod   func(*corev1.Pod)
+		check func(labels map[string]string, it *cloudprovider.InstanceType) bool
+	}{
+		{"arm64", func(p *corev1.Pod) { p.Spec.NodeSelector = map[string]string{corev1.LabelArchStable: "arm64"} },
+			func(l map[string]string, _ *cloudprovider.InstanceType) bool {
+				return l[corev1.LabelArchStable] == "arm64"
+			}},
+		{"gpu", func(p *corev1.Pod) {
+			p.Spec.Containers[0].Resources.Requests["nvidia.com/gpu"] = resource.MustParse("1")
+		}, func(_ map[string]string, it *cloudprovider.InstanceType) bool {
+			q := it.Capacity[corev1.ResourceName("nvidia.com/gpu")]
+			return q.Value() >= 1
+		}},
+		{"on-demand by node affinity", func(p *corev1.Pod) {
+			p.Spec.Affinity = &corev1.Affinity{NodeAffinity: &corev1.NodeAffinity{RequiredDuringSchedulingIgnoredDuringExecution: &corev1.NodeSelector{
+				NodeSelectorTerms: []corev1.NodeSelectorTerm{{MatchExpressions: []corev1.NodeSelectorRequirement{{Key: v1.LabelCapacityType, Operator: corev1.NodeSelectorOpIn, Values: []string{"on-demand"}}}}},
+			}}}
+		}, func(l map[string]string, _ *cloudprovider.InstanceType) bool {
+			return l[v1.LabelCapacityType] == "on-demand"
+		}},
+		{"zone a or c", func(p *corev1.Pod) {
+			p.Spec.Affinity = &corev1.Affinity{NodeAffinity: &corev1.NodeAffinity{RequiredDuringSchedulingIgnoredDuringExecution: &corev1.NodeSelector{
+				NodeSelectorTerms: []corev1.NodeSelectorTerm{
+					{MatchExpressions: []corev1.NodeSelectorRequirement{{Key: corev1.LabelTopologyZone, Operator: corev1.NodeSelectorOpIn, Values: []string{"us-west-2a"}}}},
+					{MatchExpressions: []corev1.NodeSelectorRequirement{{Key: corev1.LabelTopologyZone, Operator: corev1.NodeSelectorOpIn, Values: []string{"us-west-2c"}}}},
+				},
+			}}}
+		}, func(l map[string]string, _ *cloudprovider.InstanceType) bool {
+			return l[corev1.LabelTopologyZone] == "us-west-2a" || l[corev1.LabelTopologyZone] == "us-west-2c"
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			in := Input{Pods: pods(3, "p", "1", "2Gi", tc.pod), NodePools: []*NodePool{nodePool(t, "default")}}
+			r := Solve(in)
+			checkValid(t, in, r)
+			if len(r.NodeClaims) == 0 || len(r.Unschedulable) > 0 {
+				t.Fatalf("no node launched: %+v", r.Unschedulable)
+			}
+			for _, nc := range r.NodeClaims {
+				c := nc.Candidates[0]
+				labels := c.InstanceType.Requirements.Labels()
+				labels[corev1.LabelTopologyZone], labels[v1.LabelCapacityType] = c.Offering.Zone, c.Offering.CapacityType
+				if !tc.check(labels, c.InstanceType) {
+					t.Fatalf("launched %s in %s (%s)", c.InstanceType.Name, c.Offering.Zone, c.Offering.CapacityType)
+				}
+			}
+		})
+	}
+}
+
+func TestHostnameAntiAffinityPutsOnePodPerNode(t *testing.T) {
+	spread := func(p *corev1.Pod) {
+		p.Spec.Affinity = &corev1.Affinity{PodAntiAffinity: &corev1.PodAntiAffinity{RequiredDuringSchedulingIgnoredDuringExecution: []corev1.PodAffinityTerm{{
+			TopologyKey: corev1.LabelHostname, LabelSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": "db"}},
+		}}}}
+	}
+	in := Input{Pods: pods(4, "db", "500m", "1Gi", spread), NodePools: []*NodePool{nodePool(t, "default")}}
+	r := Solve(in)
+	checkValid(t, in, r)
+	if len(r.NodeClaims) != 4 {
+		t.Fatalf("%d nodes for 4 pods that repel each other", len(r.NodeClaims))
+	}
+	if r.LowerBound <= 0 || r.PricePerHour > 1.0001*r.LowerBound {
+		t.Fatalf("price %.5f, bound %.5f (%s)", r.PricePerHour, r.LowerBound, r.LowerBoundError)
+	}
+}
+
+func TestLimitsAreNeverExceeded(t *testing.T) {
+	np := nodePool(t, "limited")
+	np.Remaining = corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("16")}
+	in := Input{Pods: pods(40, "web", "1", "1Gi"), NodePools: []*NodePool{np}}
+	r := Solve(in)
+	checkValid(t, in, r)
+	var cpu int64
+	for _, nc := range r.NodeClaims {
+		q := nc.Candidates[0].InstanceType.Capacity[corev1.ResourceCPU]
+		cpu += q.Value()
+	}
+	if cpu > 16 || len(r.Unschedulable) == 0 || !strings.Contains(r.Unschedulable[0].Reason, "NodePool limited has reached its limits") {
+		t.Fatalf("launched %d cpu with a limit of 16; unschedulable %d", cpu, len(r.Unschedulable))
+	}
+	nodesLimit := nodePool(t, "few")
+	nodesLimit.Remaining = corev1.ResourceList{"nodes": resource.MustParse("1")}
+	r = Solve(Input{Pods: pods(2, "big", "30", "1Gi"), NodePools: []*NodePool{nodesLimit}})
+	if len(r.NodeClaims) != 1 || len(r.Unschedulable) != 1 || !strings.Contains(r.Unschedulable[0].Reason, "limit on nodes") {
+		t.Fatalf("nodes limit 1: %d nodes, unschedulable %+v", len(r.NodeClaims), r.Unschedulable)
+	}
+}
+
+func TestDaemonSetsTakeTheirShare(t *testing.T) {
+	ds := &appsv1.DaemonSet{Spec: appsv1.DaemonSetSpec{Template: corev1.PodTemplateSpec{Spec: pod("agent", "1", "1Gi").Spec}}}
+	in := Input{Pods: pods(1, "web", "1", "1Gi"), NodePools: []*NodePool{nodePool(t, "default")}, DaemonSets: []*appsv1.DaemonSet{ds}}
+	r := Solve(in)
+	checkValid(t, in, r)
+	if got := r.NodeClaims[0].Requests[corev1.ResourceCPU]; got.Value() != 2 {
+		t.Fatalf("node requests %v cpu, want the pod's and the DaemonSet's: 2", got.String())
+	}
+}
+
+func TestWeightsOrderPools(t *testing.T) {
+	cheapFirst := nodePool(t, "spot", withWeight(10), withRequirement(v1.LabelCapacityType, corev1.NodeSelectorOpIn, "spot"))
+	fallback := nodePool(t, "on-demand", withWeight(1), withRequirement(v1.LabelCapacityType, corev1.NodeSelectorOpIn, "on-demand"))
+	r := Solve(Input{Pods: pods(3, "web", "1", "1Gi"), NodePools: []*NodePool{fallback, cheapFirst}})
+	if len(r.NodeClaims) == 0 || r.NodeClaims[0].NodePool != "spot" {
+		t.Fatalf("the heavier pool was not used: %+v", r.NodeClaims)
+	}
+	want := requirements.MustNew(v1.LabelCapacityType, requirements.OpIn, "spot")
+	if got := r.NodeClaims[0].Requirements.Get(v1.LabelCapacityType); got == nil || got.String() != want.String() {
+		t.Fatalf("node requirements %s", r.NodeClaims[0].Requirements)
+	}
+}
