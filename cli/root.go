@@ -15,6 +15,6 @@ empty, under-used, drifted or expired.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newVersionCommand(), newPlaygroundCommand())
+	root.AddCommand(newVersionCommand(), newPlaygroundCommand(), newPlanCommand())
 	return root
 }

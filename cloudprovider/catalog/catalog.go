@@ -60,6 +60,10 @@ type Catalog struct {
 	OverheadModel string
 	// InstanceTypes are sorted by name.
 	InstanceTypes []*cloudprovider.InstanceType
+	// Skipped explains each instance type that was left out because its
+	// entry was unusable (an architecture Kubernetes does not run, no
+	// memory, no offerings, ...).
+	Skipped []string
 }
 
 // Zones returns the zones that any offering is in, sorted.
@@ -79,9 +83,10 @@ func (c *Catalog) Zones() []string {
 }
 
 // Parse reads and validates a catalog. name says where it came from and is
-// used in error messages. Every problem is reported with the instance type it
-// is in; unknown fields are errors, so that a typo does not silently change
-// prices.
+// used in error messages. Unknown fields and malformed JSON are errors, so
+// that a typo does not silently change prices; an instance type whose entry
+// is unusable is left out and explained in Catalog.Skipped, and a catalog
+// with no usable instance type is an error that lists the problems.
 func Parse(name string, data []byte) (*Catalog, error) {
 	var f File
 	dec := json.NewDecoder(bytes.NewReader(data))
@@ -124,11 +129,14 @@ func FromFile(name string, f *File) (*Catalog, error) {
 		seen[it.Name] = true
 		c.InstanceTypes = append(c.InstanceTypes, it)
 	}
-	if len(errs) > 0 {
+	if len(c.InstanceTypes) == 0 {
 		if len(errs) > 10 {
 			errs = append(errs[:10], fmt.Errorf("and %d more problems", len(errs)-10))
 		}
-		return nil, fmt.Errorf("catalog %s: %w", name, errors.Join(errs...))
+		return nil, fmt.Errorf("catalog %s has no usable instance type: %w", name, errors.Join(errs...))
+	}
+	for _, err := range errs {
+		c.Skipped = append(c.Skipped, err.Error())
 	}
 	sortInstanceTypes(c.InstanceTypes)
 	return c, nil

@@ -26,7 +26,6 @@ func TestParseRejectsBadCatalogsWithAClearMessage(t *testing.T) {
 		{"no offerings", `{"instanceTypes":[{"name":"a","arch":"amd64","resources":{"cpu":"1","memory":"1Gi","pods":"1"},"offerings":[]}]}`, `instance type "a": no offerings`},
 		{"bad capacity type", `{"instanceTypes":[{"name":"a","arch":"amd64","resources":{"cpu":"1","memory":"1Gi","pods":"1"},"offerings":[{"zone":"z","capacityType":"preemptible","price":1}]}]}`, `capacityType "preemptible" must be on-demand, spot or reserved`},
 		{"negative price", `{"instanceTypes":[{"name":"a","arch":"amd64","resources":{"cpu":"1","memory":"1Gi","pods":"1"},"offerings":[{"zone":"z","capacityType":"spot","price":-1}]}]}`, "price -1 must be a non-negative number"},
-		{"duplicate type", `{"instanceTypes":[{"name":"a","arch":"amd64","resources":{"cpu":"1","memory":"1Gi","pods":"1"},"offerings":[` + offering + `]},{"name":"a","arch":"amd64","resources":{"cpu":"1","memory":"1Gi","pods":"1"},"offerings":[` + offering + `]}]}`, `instance type "a" is listed twice`},
 		{"unknown overhead model", `{"overhead":"aks","instanceTypes":[{"name":"a","arch":"amd64","resources":{"cpu":"1","memory":"1Gi","pods":"1"},"offerings":[` + offering + `]}]}`, `unknown overhead model "aks" (known: eks, gke, none)`},
 		{"custom label", `{"instanceTypes":[{"name":"a","arch":"amd64","labels":{"team":"x"},"resources":{"cpu":"1","memory":"1Gi","pods":"1"},"offerings":[` + offering + `]}]}`, "labels.team: only well-known labels"},
 	} {
@@ -36,6 +35,19 @@ func TestParseRejectsBadCatalogsWithAClearMessage(t *testing.T) {
 				t.Fatalf("Parse error = %v, want it to contain %q", err, tc.want)
 			}
 		})
+	}
+}
+
+func TestParseSkipsUnusableTypesAndSaysWhy(t *testing.T) {
+	const good = `{"name":"a","arch":"amd64","resources":{"cpu":"1","memory":"1Gi","pods":"1"},"offerings":[{"zone":"z","capacityType":"spot","price":1}]}`
+	c, err := Parse("mixed.json", []byte(`{"instanceTypes":[`+good+`,`+good+`,
+		{"name":"old","arch":"i386","resources":{"cpu":"1","memory":"1Gi","pods":"1"},"offerings":[{"zone":"z","capacityType":"spot","price":1}]}]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c.InstanceTypes) != 1 || len(c.Skipped) != 2 ||
+		!strings.Contains(c.Skipped[0], `instance type "a" is listed twice`) || !strings.Contains(c.Skipped[1], `instance type "old": arch "i386"`) {
+		t.Fatalf("types %d, skipped %q", len(c.InstanceTypes), c.Skipped)
 	}
 }
 

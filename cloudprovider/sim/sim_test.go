@@ -98,7 +98,7 @@ func TestCatalogFromConfigMap(t *testing.T) {
 	})
 	provider := sim.New(c, sim.Options{Seed: 1})
 	_, err := provider.GetInstanceTypes(ctx, nodePool(class.Name))
-	if err == nil || !strings.Contains(err.Error(), `catalog ConfigMap default/bad-catalog: instance type "tiny": resources.pods is missing or zero`) {
+	if err == nil || !strings.Contains(err.Error(), `catalog ConfigMap default/bad-catalog has no usable instance type: instance type "tiny": resources.pods is missing or zero`) {
 		t.Fatalf("GetInstanceTypes error = %v, want one naming the ConfigMap, the type and the field", err)
 	}
 	cloud := &sim.Cloud{Provider: provider}

@@ -31,13 +31,15 @@ import (
 // holds every one of their pods, and gives at least as much of every
 // resource per dollar) are dropped first: the optimum never needs them, and
 // the program stays small enough for a dense simplex.
+// shape is the pods of one class that went to new nodes.
+type shape struct {
+	requests vec
+	count    float64
+	oneEach  bool
+	class    *pending
+}
+
 func lowerBound(d *dims, pools []*pool, classes []*pending) (bound float64, problem string) {
-	type shape struct {
-		requests vec
-		count    float64
-		oneEach  bool
-		class    *pending
-	}
 	var shapes []*shape
 	for _, c := range classes {
 		if c.onNewNodes > 0 {
@@ -82,17 +84,28 @@ func lowerBound(d *dims, pools []*pool, classes []*pending) (bound float64, prob
 			}
 		}
 	}
+	// Resources any shape asks for; scale each so that the largest free
+	// amount is 1, for the simplex's numerical health.
+	var resources []int
+	for r := range d.names {
+		for _, s := range shapes {
+			if s.requests[r] > 0 {
+				resources = append(resources, r)
+				break
+			}
+		}
+	}
 	// Drop dominated columns; of two equivalent ones, keep the first.
 	// b gives at least what a gives per dollar: of every resource, and of
 	// room for whole pods of every shape a serves.
 	perDollarAtLeast := func(a, b *column) bool {
-		for r := range a.free {
+		for _, r := range resources {
 			if float64(b.free[r])*a.price < float64(a.free[r])*b.price {
 				return false
 			}
 		}
 		for si, s := range shapes {
-			if a.serves[si/64]&(1<<(si%64)) != 0 && float64(b.free.times(s.requests))*a.price < float64(a.free.times(s.requests))*b.price {
+			if a.serves[si/64]&(1<<(si%64)) != 0 && float64(s.perNode(b.free))*a.price < float64(s.perNode(a.free))*b.price {
 				return false
 			}
 		}
@@ -117,17 +130,6 @@ func lowerBound(d *dims, pools []*pool, classes []*pending) (bound float64, prob
 	}
 	columns = kept
 
-	// Resources any shape asks for; scale each so that the largest free
-	// amount is 1, for the simplex's numerical health.
-	var resources []int
-	for r := range d.names {
-		for _, s := range shapes {
-			if s.requests[r] > 0 {
-				resources = append(resources, r)
-				break
-			}
-		}
-	}
 	scale := make([]float64, len(d.names))
 	for _, r := range resources {
 		for _, c := range columns {
@@ -163,11 +165,7 @@ func lowerBound(d *dims, pools []*pool, classes []*pending) (bound float64, prob
 			if col.serves[si/64]&(1<<(si%64)) == 0 {
 				continue
 			}
-			k := col.free.times(s.requests)
-			if s.oneEach {
-				k = 1
-			}
-			pairs = append(pairs, pair{si, ci, float64(k)})
+			pairs = append(pairs, pair{si, ci, float64(s.perNode(col.free))})
 		}
 	}
 	capacityRows := len(columns) * len(resources)
@@ -222,26 +220,38 @@ func lowerBound(d *dims, pools []*pool, classes []*pending) (bound float64, prob
 			chosen[p.s] = pi
 		}
 	}
-	nodes := make([]float64, len(columns))
-	binding := make([]int, len(columns)) // row whose slack leaves the basis
-	for ci := range binding {
-		binding[ci] = -1
+	// x(c) is the least that satisfies every row of c as perturbed; the
+	// row that needs the most is tight, and its slack leaves the basis.
+	yValue := make([]float64, len(pairs))
+	for si, q := range chosen {
+		yValue[q] = shapes[si].count
 	}
+	binding := make([]int, len(columns)) // row whose slack leaves the basis
 	for ci := range columns {
-		for ri, r := range resources {
-			need := 0.0
-			for si, s := range shapes {
-				if pairs[chosen[si]].c == ci {
-					need += s.count * float64(s.requests[r])
-				}
-			}
-			if free := float64(columns[ci].free[r]); free > 0 && need/free > nodes[ci] {
-				nodes[ci], binding[ci] = need/free, capRow(ci, ri)
+		binding[ci] = -1
+		rowsOfColumn := make([]int, 0, len(resources)+len(shapes))
+		for ri := range resources {
+			rowsOfColumn = append(rowsOfColumn, capRow(ci, ri))
+		}
+		for pi, p := range pairs {
+			if p.c == ci {
+				rowsOfColumn = append(rowsOfColumn, pairRow(pi))
 			}
 		}
-		for si, s := range shapes {
-			if q := chosen[si]; pairs[q].c == ci && s.count/pairs[q].k > nodes[ci] {
-				nodes[ci], binding[ci] = s.count/pairs[q].k, pairRow(q)
+		most := 0.0
+		for _, row := range rowsOfColumn {
+			coef := -A.At(row, xAt+ci)
+			if coef <= 0 {
+				continue
+			}
+			lhs := 0.0
+			for pi := range pairs {
+				if yValue[pi] != 0 {
+					lhs += A.At(row, pi) * yValue[pi]
+				}
+			}
+			if need := (lhs - b[row]) / coef; lhs > 0 && need > most {
+				most, binding[ci] = need, row
 			}
 		}
 	}
@@ -260,6 +270,14 @@ func lowerBound(d *dims, pools []*pool, classes []*pending) (bound float64, prob
 		}
 	}
 	return solveLP(c, A, b, basic)
+}
+
+// perNode is how many pods of the shape a node with free room holds.
+func (s *shape) perNode(free vec) int64 {
+	if s.oneEach {
+		return min(1, free.times(s.requests))
+	}
+	return free.times(s.requests)
 }
 
 func solveLP(c []float64, A *mat.Dense, b []float64, basic []int) (opt float64, problem string) {

@@ -24,6 +24,9 @@ type Input struct {
 	// DaemonSets run a pod on every node they select; new nodes must have
 	// room for those pods too.
 	DaemonSets []*appsv1.DaemonSet
+	// LowerBound asks for Result.LowerBound. It solves a linear program,
+	// which costs more than the decision itself on large, diverse batches.
+	LowerBound bool
 }
 
 // NodePool is a NodePool with what the solver needs to know about it.

@@ -40,7 +40,9 @@ func Solve(in Input) *Result {
 	for _, nc := range s.result.NodeClaims {
 		s.result.PricePerHour += nc.Price()
 	}
-	s.result.LowerBound, s.result.LowerBoundError = lowerBound(d, pools, remaining)
+	if in.LowerBound {
+		s.result.LowerBound, s.result.LowerBoundError = lowerBound(d, pools, remaining)
+	}
 	return s.result
 }
 
@@ -129,10 +131,13 @@ func matchesAnyTerm(terms []requirements.Requirements, labels map[string]string)
 // merged with the pool's, are the same, so the same instance types and
 // offerings serve all of them.
 type group struct {
-	pool    *pool
-	reqs    requirements.Requirements
-	types   []*groupType
-	classes []*pending
+	pool *pool
+	reqs requirements.Requirements
+	// types are what the packer considers; candidates are every type a
+	// node may list for the cloud to fall back on.
+	types      []*groupType
+	candidates []*groupType
+	classes    []*pending
 }
 
 // groupType is an instance type of a group with its cheapest offering under
@@ -180,6 +185,10 @@ func (s *solver) assign(classes []*pending) []*group {
 					}
 					g.types = append(g.types, &groupType{poolType: t, price: cheapest.Price, offeringIndex: slices.Index(t.offerings, cheapest)})
 				}
+				g.candidates = g.types
+				if p.remaining == nil && p.remainingNodes < 0 {
+					g.types = undominated(slices.Clone(g.types))
+				}
 				byKey[key] = g
 				groups = append(groups, g)
 			}
@@ -195,6 +204,35 @@ func (s *solver) assign(classes []*pending) []*group {
 		}
 	}
 	return groups
+}
+
+// undominated drops the instance types that another type beats outright: at
+// most the same price, at least as much of every resource. The packer would
+// never prefer them, and candidate lists want the cheaper one first anyway.
+// Of identical types, the first (by name) stays.
+func undominated(types []*groupType) []*groupType {
+	slices.SortStableFunc(types, func(a, b *groupType) int {
+		return cmp.Or(cmp.Compare(a.price, b.price), strings.Compare(a.it.Name, b.it.Name))
+	})
+	kept := types[:0:0]
+	for _, t := range types {
+		dominated := false
+		for _, k := range kept {
+			if k.price <= t.price && k.dominates(t) {
+				dominated = true
+				break
+			}
+		}
+		if !dominated {
+			kept = append(kept, t)
+		}
+	}
+	return kept
+}
+
+func (t *groupType) dominates(o *groupType) bool {
+	_, ok := t.free.fits(o.free)
+	return ok
 }
 
 // fit returns the requirements a node of pool p must meet to hold pods of
@@ -277,14 +315,7 @@ func (s *solver) pack(g *group) {
 		}
 		return
 	}
-	prices := s.resourcePrices(g)
-	value := func(c *pending) float64 {
-		v := 0.0
-		for i, x := range c.requests {
-			v += prices[i] * float64(x)
-		}
-		return v
-	}
+	value := s.standaloneValue(g)
 	classes := slices.Clone(g.classes)
 	slices.SortStableFunc(classes, func(a, b *pending) int { return cmp.Compare(value(b), value(a)) })
 	values := make([]float64, len(classes))
@@ -293,6 +324,7 @@ func (s *solver) pack(g *group) {
 	}
 	fill := make([]int64, len(classes))
 	best := make([]int64, len(classes))
+	free := s.d.zero()
 	for {
 		left := false
 		for _, c := range classes {
@@ -314,7 +346,7 @@ func (s *solver) pack(g *group) {
 					continue
 				}
 			}
-			free := t.free.clone()
+			copy(free, t.free)
 			total := 0.0
 			for i, c := range classes {
 				fill[i] = 0
@@ -356,66 +388,66 @@ func (s *solver) pack(g *group) {
 				repeat = min(repeat, c.left()/best[i])
 			}
 		}
-		repeat = max(repeat, 1)
-		for range repeat {
-			if !s.openNode(g, bestType, classes, best) {
-				break
-			}
-		}
+		s.openNodes(g, bestType, classes, best, max(repeat, 1))
 	}
 }
 
-// openNode creates one new node of type t holding fill[i] pods of each
-// class, and reports whether the pool's limits allowed it.
-func (s *solver) openNode(g *group, t *groupType, classes []*pending, fill []int64) bool {
+// openNodes creates up to n new nodes of type t, each holding fill[i] pods
+// of each class, as far as the pool's limits allow. The nodes share their
+// candidate list and requirements, which callers must not modify.
+func (s *solver) openNodes(g *group, t *groupType, classes []*pending, fill []int64, n int64) {
 	p := g.pool
-	if p.remainingNodes == 0 {
-		return false
-	}
-	if p.remaining != nil {
-		if _, ok := p.remaining.fits(t.capacity); !ok {
-			return false
-		}
-		p.remaining.sub(t.capacity)
-	}
-	if p.remainingNodes > 0 {
-		p.remainingNodes--
-	}
 	used := t.daemon.clone()
-	nc := &NewNodeClaim{NodePool: p.name, Taints: p.taints}
 	for i, c := range classes {
-		n := min(fill[i], c.left())
-		if n == 0 {
-			continue
-		}
-		used.addTimes(c.requests, n)
-		nc.Pods = append(nc.Pods, c.take(n)...)
-		c.onNewNodes += n
+		used.addTimes(c.requests, min(fill[i], c.left()))
 	}
-	// Every type of the group that has room for what this node holds is a
+	// Every type of the group that has room for what the node holds is a
 	// candidate; the cloud launches the cheapest that has capacity.
-	for _, other := range g.types {
+	var candidates []Candidate
+	for _, other := range g.candidates {
 		room := other.free.clone()
 		room.add(other.daemon)
 		if _, ok := room.fits(used); !ok {
 			continue
 		}
-		nc.Candidates = append(nc.Candidates, Candidate{InstanceType: other.it, Offering: other.offerings[other.offeringIndex]})
+		candidates = append(candidates, Candidate{InstanceType: other.it, Offering: other.offerings[other.offeringIndex]})
 	}
-	slices.SortStableFunc(nc.Candidates, func(a, b Candidate) int {
+	slices.SortStableFunc(candidates, func(a, b Candidate) int {
 		return cmp.Or(cmp.Compare(a.Offering.Price, b.Offering.Price), strings.Compare(a.InstanceType.Name, b.InstanceType.Name))
 	})
-	if len(nc.Candidates) > maxCandidates {
-		nc.Candidates = nc.Candidates[:maxCandidates]
+	if len(candidates) > maxCandidates {
+		candidates = candidates[:maxCandidates]
 	}
-	names := make([]string, len(nc.Candidates))
-	for i, c := range nc.Candidates {
+	names := make([]string, len(candidates))
+	for i, c := range candidates {
 		names[i] = c.InstanceType.Name
 	}
-	nc.Requirements = g.reqs.Merge(requirements.NewRequirements(requirements.MustNew(corev1.LabelInstanceTypeStable, requirements.OpIn, names...)))
-	nc.Requests = s.d.toList(used)
-	s.result.NodeClaims = append(s.result.NodeClaims, nc)
-	return true
+	reqs := g.reqs.Merge(requirements.NewRequirements(requirements.MustNew(corev1.LabelInstanceTypeStable, requirements.OpIn, names...)))
+	requests := s.d.toList(used)
+	for range n {
+		if p.remainingNodes == 0 {
+			return
+		}
+		if p.remaining != nil {
+			if _, ok := p.remaining.fits(t.capacity); !ok {
+				return
+			}
+			p.remaining.sub(t.capacity)
+		}
+		if p.remainingNodes > 0 {
+			p.remainingNodes--
+		}
+		nc := &NewNodeClaim{NodePool: p.name, Taints: p.taints, Candidates: candidates, Requirements: reqs, Requests: requests}
+		for i, c := range classes {
+			k := min(fill[i], c.left())
+			if k == 0 {
+				continue
+			}
+			nc.Pods = append(nc.Pods, c.take(k)...)
+			c.onNewNodes += k
+		}
+		s.result.NodeClaims = append(s.result.NodeClaims, nc)
+	}
 }
 
 func (s *solver) limitReason(g *group) string {
@@ -447,55 +479,27 @@ func describeList(l corev1.ResourceList) string {
 	return strings.Join(parts, ", ")
 }
 
-// resourcePrices estimates what one unit of each resource costs in a
-// group's instance types: cpu and memory from a least-squares fit of price
-// on allocatable cpu and memory, other resources (GPUs) from what their types
-// cost beyond that. These prices value a node's pods, so that the packer
-// prefers fills whose resources would cost the most elsewhere.
-func (s *solver) resourcePrices(g *group) []float64 {
-	prices := make([]float64, len(s.d.names))
-	var scc, scm, smm, scp, smp float64
-	for _, t := range g.types {
-		c, m := float64(t.free[dimCPU]), float64(t.free[dimMemory])
-		if hasExtended(t.free) {
-			continue
-		}
-		scc, scm, smm, scp, smp = scc+c*c, scm+c*m, smm+m*m, scp+c*t.price, smp+m*t.price
-	}
-	det := scc*smm - scm*scm
-	if det > 0 {
-		prices[dimCPU] = (scp*smm - smp*scm) / det
-		prices[dimMemory] = (scc*smp - scm*scp) / det
-	}
-	if prices[dimCPU] <= 0 || prices[dimMemory] <= 0 {
-		// Fall back to the cheapest price per unit of each.
-		prices[dimCPU], prices[dimMemory] = math.Inf(1), math.Inf(1)
-		for _, t := range g.types {
-			prices[dimCPU] = math.Min(prices[dimCPU], t.price/math.Max(float64(t.free[dimCPU]), 1))
-			prices[dimMemory] = math.Min(prices[dimMemory], t.price/math.Max(float64(t.free[dimMemory]), 1))
-		}
-	}
-	for i := dimEphemeral + 1; i < len(prices); i++ {
+// standaloneValue values each pod of a class at what it costs when its class
+// has nodes to itself: the cheapest price per pod over the group's types.
+// A fill that holds pods for less than their standalone cost saves money,
+// and the packer takes the fills that save the most per dollar.
+func (s *solver) standaloneValue(g *group) func(c *pending) float64 {
+	values := map[*pending]float64{}
+	for _, c := range g.classes {
 		best := math.Inf(1)
 		for _, t := range g.types {
-			if t.free[i] <= 0 {
-				continue
+			k := t.free.times(c.requests)
+			if c.perNodeLimit > 0 {
+				k = min(k, c.perNodeLimit)
 			}
-			rest := t.price - prices[dimCPU]*float64(t.free[dimCPU]) - prices[dimMemory]*float64(t.free[dimMemory])
-			best = math.Min(best, math.Max(rest, t.price*0.5)/float64(t.free[i]))
+			if k > 0 {
+				best = math.Min(best, t.price/float64(k))
+			}
 		}
-		if !math.IsInf(best, 1) {
-			prices[i] = best
+		if math.IsInf(best, 1) {
+			best = 0
 		}
+		values[c] = best
 	}
-	return prices
-}
-
-func hasExtended(v vec) bool {
-	for i := dimEphemeral + 1; i < len(v); i++ {
-		if v[i] > 0 {
-			return true
-		}
-	}
-	return false
+	return func(c *pending) float64 { return values[c] }
 }

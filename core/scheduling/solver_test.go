@@ -117,6 +117,7 @@ func checkValid(t *testing.T, in Input, r *Result) {
 
 func TestUniformDeploymentIsCheapAndValid(t *testing.T) {
 	in := Input{Pods: pods(100, "web", "1", "2Gi"), NodePools: []*NodePool{nodePool(t, "default")}}
+	in.LowerBound = true
 	r := Solve(in)
 	checkValid(t, in, r)
 	if len(r.Unschedulable) > 0 {
@@ -133,6 +134,7 @@ func TestMixedShapesStayNearTheBound(t *testing.T) {
 	all = append(all, pods(300, "mem-heavy", "500m", "6Gi")...)
 	all = append(all, pods(300, "small", "250m", "512Mi")...)
 	in := Input{Pods: all, NodePools: []*NodePool{nodePool(t, "default")}}
+	in.LowerBound = true
 	r := Solve(in)
 	checkValid(t, in, r)
 	t.Logf("%d nodes, $%.4f/h, bound $%.4f/h, ratio %.3f", len(r.NodeClaims), r.PricePerHour, r.LowerBound, r.PricePerHour/r.LowerBound)
@@ -146,6 +148,7 @@ func TestExistingNodesAreFilledFirst(t *testing.T) {
 		Allocatable: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("4"), corev1.ResourceMemory: resource.MustParse("16Gi"), corev1.ResourcePods: resource.MustParse("110")},
 		Pods:        pods(1, "already", "1", "1Gi")}
 	in := Input{Pods: pods(5, "web", "1", "1Gi"), Nodes: []*Node{existing}, NodePools: []*NodePool{nodePool(t, "default")}}
+	in.LowerBound = true
 	r := Solve(in)
 	checkValid(t, in, r)
 	onNew := 0
@@ -186,6 +189,7 @@ func TestUnschedulableReasons(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			in := Input{Pods: []*corev1.Pod{tc.pod}, NodePools: tc.pools(t)}
+			in.LowerBound = true
 			r := Solve(in)
 			checkValid(t, in, r)
 			if len(r.Unschedulable) != 1 || !strings.Contains(r.Unschedulable[0].Reason, tc.want) {
@@ -231,6 +235,7 @@ func TestConstraintsChooseTheRightNodes(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			in := Input{Pods: pods(3, "p", "1", "2Gi", tc.pod), NodePools: []*NodePool{nodePool(t, "default")}}
+			in.LowerBound = true
 			r := Solve(in)
 			checkValid(t, in, r)
 			if len(r.NodeClaims) == 0 || len(r.Unschedulable) > 0 {
@@ -255,6 +260,7 @@ func TestHostnameAntiAffinityPutsOnePodPerNode(t *testing.T) {
 		}}}}
 	}
 	in := Input{Pods: pods(4, "db", "500m", "1Gi", spread), NodePools: []*NodePool{nodePool(t, "default")}}
+	in.LowerBound = true
 	r := Solve(in)
 	checkValid(t, in, r)
 	if len(r.NodeClaims) != 4 {
@@ -269,6 +275,7 @@ func TestLimitsAreNeverExceeded(t *testing.T) {
 	np := nodePool(t, "limited")
 	np.Remaining = corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("16")}
 	in := Input{Pods: pods(40, "web", "1", "1Gi"), NodePools: []*NodePool{np}}
+	in.LowerBound = true
 	r := Solve(in)
 	checkValid(t, in, r)
 	var cpu int64
@@ -290,6 +297,7 @@ func TestLimitsAreNeverExceeded(t *testing.T) {
 func TestDaemonSetsTakeTheirShare(t *testing.T) {
 	ds := &appsv1.DaemonSet{Spec: appsv1.DaemonSetSpec{Template: corev1.PodTemplateSpec{Spec: pod("agent", "1", "1Gi").Spec}}}
 	in := Input{Pods: pods(1, "web", "1", "1Gi"), NodePools: []*NodePool{nodePool(t, "default")}, DaemonSets: []*appsv1.DaemonSet{ds}}
+	in.LowerBound = true
 	r := Solve(in)
 	checkValid(t, in, r)
 	if got := r.NodeClaims[0].Requests[corev1.ResourceCPU]; got.Value() != 2 {
@@ -307,5 +315,41 @@ func TestWeightsOrderPools(t *testing.T) {
 	want := requirements.MustNew(v1.LabelCapacityType, requirements.OpIn, "spot")
 	if got := r.NodeClaims[0].Requirements.Get(v1.LabelCapacityType); got == nil || got.String() != want.String() {
 		t.Fatalf("node requirements %s", r.NodeClaims[0].Requirements)
+	}
+}
+
+func metaSelector(key, value string) *metav1.LabelSelector {
+	return &metav1.LabelSelector{MatchLabels: map[string]string{key: value}}
+}
+
+// TestLowerBoundNeverExceedsThePlan checks the bound against the decision on
+// random workloads with constraints, DaemonSets and both catalogs: a bound
+// above a feasible plan would be wrong.
+func TestLowerBoundNeverExceedsThePlan(t *testing.T) {
+	gce, err := catalog.Builtin("gce-us-central1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ds := &appsv1.DaemonSet{Spec: appsv1.DaemonSetSpec{Template: corev1.PodTemplateSpec{Spec: pod("agent", "100m", "128Mi").Spec}}}
+	for seed := uint64(1); seed <= 12; seed++ {
+		pools := []*NodePool{nodePool(t, "default"), nodePool(t, "dedicated", withTaint("dedicated"), withWeight(10))}
+		if seed%2 == 0 {
+			for _, p := range pools {
+				p.InstanceTypes = gce.InstanceTypes
+			}
+		}
+		in := Input{Pods: workload(150+int(seed)*40, seed, true), NodePools: pools, LowerBound: true}
+		if seed%3 == 0 {
+			in.DaemonSets = []*appsv1.DaemonSet{ds}
+		}
+		r := Solve(in)
+		checkValid(t, in, r)
+		if r.LowerBoundError != "" || (r.LowerBound <= 0 && len(r.NodeClaims) > 0) {
+			t.Fatalf("seed %d: no bound: %q (%d nodes, %d unschedulable)", seed, r.LowerBoundError, len(r.NodeClaims), len(r.Unschedulable))
+		}
+		if r.LowerBound > r.PricePerHour*(1+1e-6) {
+			t.Fatalf("seed %d: bound %.5f above the plan's price %.5f", seed, r.LowerBound, r.PricePerHour)
+		}
+		t.Logf("seed %d: %d pods, %d nodes, ratio %.3f", seed, len(in.Pods), len(r.NodeClaims), r.PricePerHour/r.LowerBound)
 	}
 }

@@ -40,8 +40,12 @@ func main() {
 			fail(err)
 		}
 		// Validate what is written exactly as users' catalogs are.
-		if _, err := catalog.Parse(name, encoded); err != nil {
+		parsed, err := catalog.Parse(name, encoded)
+		if err != nil {
 			fail(err)
+		}
+		if len(parsed.Skipped) > 0 {
+			fail(fmt.Errorf("%s: the generated catalog has unusable entries: %v", name, parsed.Skipped))
 		}
 		path := filepath.Join(*out, name+".json")
 		if err := os.WriteFile(path, append(encoded, '\n'), 0o644); err != nil {

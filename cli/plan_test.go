@@ -1,0 +1,97 @@
+package cli
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"strings"
+	"testing"
+)
+
+func TestPlanExample(t *testing.T) {
+	var stdout, stderr bytes.Buffer
+	if err := runPlan(&stdout, &stderr, planOptions{files: []string{"../examples/web-shop.yaml"}, catalog: "aws-us-west-2", output: "json", lowerBound: true}); err != nil {
+		t.Fatalf("plan: %v\n%s", err, stderr.String())
+	}
+	var out planOutput
+	if err := json.Unmarshal(stdout.Bytes(), &out); err != nil {
+		t.Fatal(err)
+	}
+	if out.PodsScheduled != 35 || len(out.Unschedulable) != 0 {
+		t.Fatalf("scheduled %d of 35 pods; unschedulable %v", out.PodsScheduled, out.Unschedulable)
+	}
+	names := map[string]bool{}
+	total := 0.0
+	for _, n := range out.Nodes {
+		total += n.Price
+		for _, p := range n.Pods {
+			names[p] = true
+		}
+	}
+	for _, want := range []string{"cache-0", "cache-1", "cache-2"} {
+		if !names[want] {
+			t.Errorf("no pod %s: StatefulSet pods are named <name>-<ordinal>", want)
+		}
+	}
+	if out.LowerBoundPricePerHour <= 0 || out.LowerBoundPricePerHour > out.TotalPricePerHour+1e-9 {
+		t.Errorf("lower bound %v, total %v", out.LowerBoundPricePerHour, out.TotalPricePerHour)
+	}
+	if diff := total - out.TotalPricePerHour; diff > 1e-4 || diff < -1e-4 {
+		t.Errorf("nodes add up to %v, total says %v", total, out.TotalPricePerHour)
+	}
+}
+
+func TestPlanTableIsForPeople(t *testing.T) {
+	var stdout, stderr bytes.Buffer
+	if err := runPlan(&stdout, &stderr, planOptions{files: []string{"../examples/web-shop.yaml"}, catalog: "gce-us-central1", output: "table"}); err != nil {
+		t.Fatalf("plan: %v\n%s", err, stderr.String())
+	}
+	for _, want := range []string{"INSTANCE TYPE", "$/MONTH", "TOTAL", "Catalog gce-us-central1"} {
+		if !strings.Contains(stdout.String(), want) {
+			t.Errorf("table lacks %q:\n%s", want, stdout.String())
+		}
+	}
+}
+
+func TestPlanBadInput(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		files   []string
+		catalog string
+		want    []string
+	}{
+		{"malformed YAML", []string{"../testdata/plan/malformed.yaml"}, "aws-us-west-2", []string{"malformed.yaml: document 1"}},
+		{"unknown kind", []string{"../testdata/plan/unknown-kind.yaml"}, "aws-us-west-2", []string{"unknown-kind.yaml: document 1: unknown kind", "Widget"}},
+		{"impossible pod", []string{"../testdata/plan/impossible.yaml"}, "aws-us-west-2", []string{"1 of 1 pods cannot be scheduled",
+			"impossible.yaml: Pod/giant: no instance type allowed by NodePool default has 2000 cpu; the largest has"}},
+		{"catalog without offerings", []string{"../examples/web-shop.yaml"}, "../testdata/plan/bad-catalog.json", []string{`instance type "lonely": no offerings`}},
+		{"missing file", []string{"../testdata/plan/nothing.yaml"}, "aws-us-west-2", []string{"nothing.yaml: no such file"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var stdout, stderr bytes.Buffer
+			err := runPlan(&stdout, &stderr, planOptions{files: tc.files, catalog: tc.catalog, output: "table"})
+			if err == nil {
+				t.Fatalf("no error; stdout:\n%s", stdout.String())
+			}
+			all := err.Error() + "\n" + stderr.String()
+			for _, want := range tc.want {
+				if !strings.Contains(all, want) {
+					t.Errorf("message lacks %q:\n%s", want, all)
+				}
+			}
+		})
+	}
+}
+
+// TestPlanWithTheSharedCatalog reads the reference catalog the built-in one
+// was derived from, when the workspace has it.
+func TestPlanWithTheSharedCatalog(t *testing.T) {
+	const path = "../../shared/data/aws-us-west-2-catalog.json"
+	if _, err := os.Stat(path); err != nil {
+		t.Skip("no shared reference data beside the checkout")
+	}
+	var stdout, stderr bytes.Buffer
+	if err := runPlan(&stdout, &stderr, planOptions{files: []string{"../examples"}, catalog: path, output: "table"}); err != nil {
+		t.Fatalf("plan: %v\n%s", err, stderr.String())
+	}
+}
