@@ -22,11 +22,18 @@ type podClass struct {
 	// terms are the alternative requirement sets a node must meet: the
 	// nodeSelector combined with each OR-term of the required node
 	// affinity. One term is always present.
-	terms       []requirements.Requirements
+	terms []requirements.Requirements
+	// preferred are the preferred node affinity terms, heaviest first.
+	// A node that meets one is chosen when the NodePool can make one;
+	// otherwise the preference is dropped, as kube-scheduler would.
+	preferred   []requirements.Requirements
 	tolerations []corev1.Toleration
 	// perNodeLimit caps how many pods of the class share a node (1 for
 	// pods that repel each other by hostname anti-affinity); 0 means none.
 	perNodeLimit int64
+	// zoneSpread is the maxSkew of a DoNotSchedule topology spread over
+	// zones among the class's own pods; 0 means none.
+	zoneSpread int32
 	// ignored names constraints that the solver does not yet take into
 	// account for this class.
 	ignored []string
@@ -107,11 +114,20 @@ func newPodClass(pod *corev1.Pod, requests vec) *podClass {
 			return c
 		}
 	}
+	if a := pod.Spec.Affinity; a != nil && a.NodeAffinity != nil {
+		preferred := slices.Clone(a.NodeAffinity.PreferredDuringSchedulingIgnoredDuringExecution)
+		slices.SortStableFunc(preferred, func(x, y corev1.PreferredSchedulingTerm) int { return int(y.Weight) - int(x.Weight) })
+		for _, term := range preferred {
+			if reqs, err := requirements.FromNodeSelector(term.Preference.MatchExpressions); err == nil && len(term.Preference.MatchFields) == 0 {
+				c.preferred = append(c.preferred, reqs)
+			}
+		}
+	}
 	if a := pod.Spec.Affinity; a != nil {
 		if a.PodAntiAffinity != nil {
 			for _, term := range a.PodAntiAffinity.RequiredDuringSchedulingIgnoredDuringExecution {
 				if term.TopologyKey == corev1.LabelHostname && selectsItself(pod, term) {
-					c.perNodeLimit = 1
+					c.limitPerNode(1)
 				} else {
 					c.ignored = append(c.ignored, "required pod anti-affinity on "+term.TopologyKey)
 				}
@@ -122,11 +138,37 @@ func newPodClass(pod *corev1.Pod, requests vec) *podClass {
 		}
 	}
 	for _, s := range pod.Spec.TopologySpreadConstraints {
-		if s.WhenUnsatisfiable == corev1.DoNotSchedule {
+		if s.WhenUnsatisfiable != corev1.DoNotSchedule {
+			continue // a preference; the spread the packer makes is no worse
+		}
+		self := selectsItself(pod, corev1.PodAffinityTerm{LabelSelector: s.LabelSelector})
+		switch {
+		case self && s.TopologyKey == corev1.LabelHostname:
+			// No node may hold more than maxSkew above the emptiest one,
+			// and a new node starts empty.
+			c.limitPerNode(int64(s.MaxSkew))
+		case self && s.TopologyKey == corev1.LabelTopologyZone && (s.MinDomains == nil || *s.MinDomains <= 1):
+			c.zoneSpread = s.MaxSkew
+		default:
 			c.ignored = append(c.ignored, "topology spread on "+s.TopologyKey)
 		}
 	}
+	for _, container := range pod.Spec.Containers {
+		for _, port := range container.Ports {
+			if port.HostPort > 0 {
+				// Two pods of the class would claim the same host port.
+				c.limitPerNode(1)
+			}
+		}
+	}
 	return c
+}
+
+// limitPerNode lowers the number of the class's pods that may share a node.
+func (c *podClass) limitPerNode(n int64) {
+	if c.perNodeLimit == 0 || n < c.perNodeLimit {
+		c.perNodeLimit = max(n, 1)
+	}
 }
 
 // selectsItself reports whether an affinity term's label selector matches

@@ -41,7 +41,11 @@ func Solve(in Input) *Result {
 		s.result.PricePerHour += nc.Price()
 	}
 	if in.LowerBound {
-		s.result.LowerBound, s.result.LowerBoundError = lowerBound(d, pools, remaining)
+		var placed []*pending
+		for _, g := range groups {
+			placed = append(placed, g.classes...)
+		}
+		s.result.LowerBound, s.result.LowerBoundError = lowerBound(d, pools, placed)
 	}
 	return s.result
 }
@@ -170,29 +174,32 @@ func (s *solver) assign(classes []*pending) []*group {
 				reasons = append(reasons, reason)
 				continue
 			}
-			key := p.name + "\x00" + reqs.String()
-			g, ok := byKey[key]
-			if !ok {
-				g = &group{pool: p, reqs: reqs}
-				for _, t := range p.types {
-					if t.it.Compatible(reqs) != nil {
-						continue
+			for _, part := range s.spreadOverZones(c, p, reqs) {
+				key := p.name + "\x00" + part.reqs.String()
+				g, ok := byKey[key]
+				if !ok {
+					reqs := part.reqs
+					g = &group{pool: p, reqs: reqs}
+					for _, t := range p.types {
+						if t.it.Compatible(reqs) != nil {
+							continue
+						}
+						offerings := t.offerings.Compatible(reqs)
+						cheapest, ok := offerings.Cheapest()
+						if !ok {
+							continue
+						}
+						g.types = append(g.types, &groupType{poolType: t, price: cheapest.Price, offeringIndex: slices.Index(t.offerings, cheapest)})
 					}
-					offerings := t.offerings.Compatible(reqs)
-					cheapest, ok := offerings.Cheapest()
-					if !ok {
-						continue
+					g.candidates = g.types
+					if p.remaining == nil && p.remainingNodes < 0 {
+						g.types = undominated(slices.Clone(g.types))
 					}
-					g.types = append(g.types, &groupType{poolType: t, price: cheapest.Price, offeringIndex: slices.Index(t.offerings, cheapest)})
+					byKey[key] = g
+					groups = append(groups, g)
 				}
-				g.candidates = g.types
-				if p.remaining == nil && p.remainingNodes < 0 {
-					g.types = undominated(slices.Clone(g.types))
-				}
-				byKey[key] = g
-				groups = append(groups, g)
+				g.classes = append(g.classes, part.pending)
 			}
-			g.classes = append(g.classes, c)
 			assigned = true
 			break
 		}
@@ -204,6 +211,54 @@ func (s *solver) assign(classes []*pending) []*group {
 		}
 	}
 	return groups
+}
+
+type zonePart struct {
+	pending *pending
+	reqs    requirements.Requirements
+}
+
+// spreadOverZones splits a class whose pods spread over zones into one part
+// per zone the pool can launch in, with counts that differ by at most one, so
+// that every zone's skew stays within the class's maxSkew. Other classes stay
+// whole.
+func (s *solver) spreadOverZones(c *pending, p *pool, reqs requirements.Requirements) []zonePart {
+	if c.zoneSpread == 0 {
+		return []zonePart{{c, reqs}}
+	}
+	seen := map[string]bool{}
+	var zones []string
+	for _, t := range p.types {
+		if t.it.Compatible(reqs) != nil {
+			continue
+		}
+		if _, ok := t.free.fits(c.requests); !ok {
+			continue
+		}
+		for _, o := range t.offerings.Compatible(reqs) {
+			if !seen[o.Zone] {
+				seen[o.Zone] = true
+				zones = append(zones, o.Zone)
+			}
+		}
+	}
+	slices.Sort(zones)
+	if len(zones) <= 1 {
+		return []zonePart{{c, reqs}}
+	}
+	left := c.take(c.left())
+	var parts []zonePart
+	for i, zone := range zones {
+		from, to := len(left)*i/len(zones), len(left)*(i+1)/len(zones)
+		if from == to {
+			continue
+		}
+		class := *c.podClass
+		class.pods = left[from:to]
+		zoneReqs := reqs.Merge(requirements.NewRequirements(requirements.MustNew(corev1.LabelTopologyZone, requirements.OpIn, zone)))
+		parts = append(parts, zonePart{&pending{podClass: &class}, zoneReqs})
+	}
+	return parts
 }
 
 // undominated drops the instance types that another type beats outright: at
@@ -242,12 +297,23 @@ func (s *solver) fit(c *pending, p *pool) (requirements.Requirements, string) {
 		return nil, fmt.Sprintf("NodePool %s has taint %s that the pod does not tolerate", p.name, taint.ToString())
 	}
 	var reasons []string
+	wellKnown := func(key string) bool { return v1.WellKnownLabels[key] }
 	for _, term := range c.terms {
-		if err := p.reqs.Compatible(term, func(key string) bool { return v1.WellKnownLabels[key] }); err != nil {
+		if err := p.reqs.Compatible(term, wellKnown); err != nil {
 			reasons = append(reasons, fmt.Sprintf("NodePool %s: %v", p.name, err))
 			continue
 		}
 		reqs := p.reqs.Merge(term)
+		// Honour the heaviest preference the pool can meet.
+		for _, pref := range c.preferred {
+			if reqs.Compatible(pref, wellKnown) != nil {
+				continue
+			}
+			withPref := reqs.Merge(pref)
+			if s.anyTypeFits(p, withPref, c.requests) {
+				return withPref, ""
+			}
+		}
 		compatible, largest := 0, s.d.zero()
 		for _, t := range p.types {
 			if t.it.Compatible(reqs) != nil || len(t.offerings.Compatible(reqs)) == 0 {
@@ -281,6 +347,20 @@ func (s *solver) fit(c *pending, p *pool) (requirements.Requirements, string) {
 		}
 	}
 	return nil, joinReasons(reasons)
+}
+
+// anyTypeFits reports whether some type of the pool meets reqs, has an
+// offering for them and room for one pod with the given requests.
+func (s *solver) anyTypeFits(p *pool, reqs requirements.Requirements, requests vec) bool {
+	for _, t := range p.types {
+		if t.it.Compatible(reqs) != nil || len(t.offerings.Compatible(reqs)) == 0 {
+			continue
+		}
+		if _, ok := t.free.fits(requests); ok {
+			return true
+		}
+	}
+	return false
 }
 
 func (s *solver) format(dim int, v int64) string {

@@ -353,3 +353,77 @@ func TestLowerBoundNeverExceedsThePlan(t *testing.T) {
 		t.Logf("seed %d: %d pods, %d nodes, ratio %.3f", seed, len(in.Pods), len(r.NodeClaims), r.PricePerHour/r.LowerBound)
 	}
 }
+
+func TestZoneSpreadBalancesZonesAndHostConstraintsCapNodes(t *testing.T) {
+	zoneSpread := func(p *corev1.Pod) {
+		p.Spec.TopologySpreadConstraints = []corev1.TopologySpreadConstraint{{
+			MaxSkew: 1, TopologyKey: corev1.LabelTopologyZone, WhenUnsatisfiable: corev1.DoNotSchedule,
+			LabelSelector: metaSelector("app", "api"),
+		}}
+	}
+	pool := nodePool(t, "default", withRequirement(corev1.LabelTopologyZone, corev1.NodeSelectorOpIn, "us-west-2a", "us-west-2b", "us-west-2c"))
+	in := Input{Pods: pods(10, "api", "1", "2Gi", zoneSpread), NodePools: []*NodePool{pool}, LowerBound: true}
+	r := Solve(in)
+	checkValid(t, in, r)
+	perZone := map[string]int{}
+	for _, nc := range r.NodeClaims {
+		zone := nc.Requirements.Get(corev1.LabelTopologyZone)
+		if zone == nil || zone.Len() != 1 {
+			t.Fatalf("a node of a zone-spread class is not pinned to a zone: %s", nc.Requirements)
+		}
+		perZone[zone.Values()[0]] += len(nc.Pods)
+	}
+	if len(perZone) != 3 || perZone["us-west-2a"] < 3 || perZone["us-west-2a"] > 4 || perZone["us-west-2b"] < 3 || perZone["us-west-2c"] < 3 {
+		t.Fatalf("pods per zone %v, want 3 or 4 in each of the pool's 3 zones", perZone)
+	}
+	if r.LowerBound <= 0 || r.LowerBound > r.PricePerHour {
+		t.Fatalf("bound %v, price %v", r.LowerBound, r.PricePerHour)
+	}
+
+	hostSpread := func(p *corev1.Pod) {
+		p.Spec.TopologySpreadConstraints = []corev1.TopologySpreadConstraint{{
+			MaxSkew: 2, TopologyKey: corev1.LabelHostname, WhenUnsatisfiable: corev1.DoNotSchedule, LabelSelector: metaSelector("app", "edge"),
+		}}
+	}
+	hostPort := func(p *corev1.Pod) {
+		p.Spec.Containers[0].Ports = []corev1.ContainerPort{{ContainerPort: 80, HostPort: 80}}
+	}
+	for name, tc := range map[string]struct {
+		mutate func(*corev1.Pod)
+		max    int
+	}{"hostname spread with maxSkew 2": {hostSpread, 2}, "host port": {hostPort, 1}} {
+		in := Input{Pods: pods(6, "edge", "100m", "128Mi", tc.mutate), NodePools: []*NodePool{nodePool(t, "default")}}
+		r := Solve(in)
+		checkValid(t, in, r)
+		for _, nc := range r.NodeClaims {
+			if len(nc.Pods) > tc.max {
+				t.Fatalf("%s: %d pods on one node, want at most %d", name, len(nc.Pods), tc.max)
+			}
+		}
+	}
+}
+
+func TestPreferredNodeAffinityIsHonouredWhenPossible(t *testing.T) {
+	prefer := func(zone string) func(*corev1.Pod) {
+		return func(p *corev1.Pod) {
+			p.Spec.Affinity = &corev1.Affinity{NodeAffinity: &corev1.NodeAffinity{PreferredDuringSchedulingIgnoredDuringExecution: []corev1.PreferredSchedulingTerm{
+				{Weight: 10, Preference: corev1.NodeSelectorTerm{MatchExpressions: []corev1.NodeSelectorRequirement{{Key: corev1.LabelTopologyZone, Operator: corev1.NodeSelectorOpIn, Values: []string{"nowhere-1a"}}}}},
+				{Weight: 5, Preference: corev1.NodeSelectorTerm{MatchExpressions: []corev1.NodeSelectorRequirement{{Key: corev1.LabelTopologyZone, Operator: corev1.NodeSelectorOpIn, Values: []string{zone}}}}},
+			}}}
+		}
+	}
+	in := Input{Pods: pods(3, "p", "1", "1Gi", prefer("us-west-2d")), NodePools: []*NodePool{nodePool(t, "default")}}
+	r := Solve(in)
+	checkValid(t, in, r)
+	for _, nc := range r.NodeClaims {
+		if nc.Candidates[0].Offering.Zone != "us-west-2d" {
+			t.Fatalf("launched in %s; the second preference, us-west-2d, can be met", nc.Candidates[0].Offering.Zone)
+		}
+	}
+	in = Input{Pods: pods(3, "q", "1", "1Gi", prefer("elsewhere-1b")), NodePools: []*NodePool{nodePool(t, "default")}}
+	r = Solve(in)
+	checkValid(t, in, r)
+	if len(r.Unschedulable) > 0 || len(r.NodeClaims) == 0 {
+		t.Fatalf("preferences that cannot be met must be dropped, not fail the pod: %+v", r.Unschedulable)
+	}
+}
