@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	tailorscheme "github.com/tailor-sh/tailor/api/scheme"
 	"io"
 	"os"
 	"path/filepath"
@@ -192,7 +193,7 @@ func DefaultNodePool() *v1.NodePool {
 // installDefaults creates the default SimNodeClass and NodePool unless they
 // exist; a restarted playground keeps whatever the user changed.
 func installDefaults(ctx context.Context, cluster *embedded.Cluster, catalogName string) error {
-	scheme, err := operator.Scheme()
+	scheme, err := tailorscheme.New()
 	if err != nil {
 		return err
 	}

@@ -3,6 +3,7 @@ package cli
 import (
 	"bytes"
 	"context"
+	tailorscheme "github.com/tailor-sh/tailor/api/scheme"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -17,7 +18,6 @@ import (
 	simv1 "github.com/tailor-sh/tailor/api/sim/v1"
 	v1 "github.com/tailor-sh/tailor/api/v1"
 	"github.com/tailor-sh/tailor/embedded"
-	"github.com/tailor-sh/tailor/operator"
 )
 
 // TestPlaygroundKeepsItsClusterAndLeavesNoProcess runs the playground twice on
@@ -41,7 +41,7 @@ func TestPlaygroundKeepsItsClusterAndLeavesNoProcess(t *testing.T) {
 				if n := len(childProcesses(t)); n < 5 {
 					t.Errorf("found %d component processes while the playground runs, want 5", n)
 				}
-				scheme, err := operator.Scheme()
+				scheme, err := tailorscheme.New()
 				if err != nil {
 					t.Error(err)
 					return

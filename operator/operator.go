@@ -9,16 +9,13 @@ import (
 	"fmt"
 	"time"
 
-	"k8s.io/apimachinery/pkg/runtime"
-	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
-	simv1 "github.com/tailor-sh/tailor/api/sim/v1"
-	v1 "github.com/tailor-sh/tailor/api/v1"
+	tailorscheme "github.com/tailor-sh/tailor/api/scheme"
 	"github.com/tailor-sh/tailor/cloudprovider"
 	"github.com/tailor-sh/tailor/cloudprovider/sim"
 )
@@ -41,17 +38,6 @@ type Options struct {
 	SimTick time.Duration
 }
 
-// Scheme returns a scheme with the Kubernetes types and Tailor's own.
-func Scheme() (*runtime.Scheme, error) {
-	scheme := runtime.NewScheme()
-	for _, add := range []func(*runtime.Scheme) error{clientgoscheme.AddToScheme, v1.AddToScheme, simv1.AddToScheme} {
-		if err := add(scheme); err != nil {
-			return nil, err
-		}
-	}
-	return scheme, nil
-}
-
 // Operator is a configured controller process, ready to Start.
 type Operator struct {
 	manager.Manager
@@ -65,7 +51,7 @@ func New(cfg *rest.Config, opts Options) (*Operator, error) {
 	if opts.KubeClientQPS > 0 {
 		cfg.QPS, cfg.Burst = opts.KubeClientQPS, opts.KubeClientBurst
 	}
-	scheme, err := Scheme()
+	scheme, err := tailorscheme.New()
 	if err != nil {
 		return nil, err
 	}

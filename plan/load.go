@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	tailorscheme "github.com/tailor-sh/tailor/api/scheme"
 	"hash/fnv"
 	"io"
 	"os"
@@ -22,7 +23,6 @@ import (
 
 	simv1 "github.com/tailor-sh/tailor/api/sim/v1"
 	v1 "github.com/tailor-sh/tailor/api/v1"
-	"github.com/tailor-sh/tailor/operator"
 )
 
 // Objects are what a set of manifests holds.
@@ -45,7 +45,7 @@ type Objects struct {
 // .yaml, .yml and .json files).
 func Load(paths ...string) (*Objects, error) {
 	out := &Objects{Source: map[*corev1.Pod]string{}}
-	scheme, err := operator.Scheme()
+	scheme, err := tailorscheme.New()
 	if err != nil {
 		return nil, err
 	}

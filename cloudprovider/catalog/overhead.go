@@ -60,23 +60,31 @@ func gkeOverhead(it *cloudprovider.InstanceType) cloudprovider.Overhead {
 
 const mebibyte = 1 << 20
 
+// tier is a band of a sliding scale: what lies below upTo (and above the
+// previous band) is charged percent.
+type tier struct {
+	upTo    int64
+	percent float64
+}
+
+// slidingScale charges amount band by band.
+func slidingScale(amount int64, tiers []tier) float64 {
+	var charged float64
+	var from int64
+	for _, t := range tiers {
+		if amount <= from {
+			break
+		}
+		charged += float64(min(amount, t.upTo)-from) * t.percent / 100
+		from = t.upTo
+	}
+	return charged
+}
+
 // reservedCPUMillis is 6% of the first core, 1% of the second, 0.5% of the
 // third and fourth and 0.25% of each further core, in millicores.
 func reservedCPUMillis(cpuMillis int64) int64 {
-	tiers := []struct {
-		upTo   int64 // millicores
-		per100 float64
-	}{{1000, 6}, {2000, 1}, {4000, 0.5}, {1 << 62, 0.25}}
-	var reserved float64
-	var from int64
-	for _, t := range tiers {
-		if cpuMillis <= from {
-			break
-		}
-		reserved += float64(min(cpuMillis, t.upTo)-from) * t.per100 / 100
-		from = t.upTo
-	}
-	return int64(reserved + 0.5)
+	return int64(slidingScale(cpuMillis, []tier{{1000, 6}, {2000, 1}, {4000, 0.5}, {1 << 62, 0.25}}) + 0.5)
 }
 
 func gkeReservedMemory(memory int64) int64 {
@@ -84,20 +92,7 @@ func gkeReservedMemory(memory int64) int64 {
 	if memory < gib {
 		return 255 * mebibyte
 	}
-	tiers := []struct {
-		upTo    int64
-		percent float64
-	}{{4 * gib, 25}, {8 * gib, 20}, {16 * gib, 10}, {128 * gib, 6}, {1 << 62, 2}}
-	var reserved float64
-	var from int64
-	for _, t := range tiers {
-		if memory <= from {
-			break
-		}
-		reserved += float64(min(memory, t.upTo)-from) * t.percent / 100
-		from = t.upTo
-	}
-	return int64(reserved)
+	return int64(slidingScale(memory, []tier{{4 * gib, 25}, {8 * gib, 20}, {16 * gib, 10}, {128 * gib, 6}, {1 << 62, 2}}))
 }
 
 func evictionThreshold(it *cloudprovider.InstanceType) corev1.ResourceList {

@@ -133,7 +133,8 @@ func (p *Provider) nodeClass(ctx context.Context, ref *v1.NodeClassReference) (*
 	return class, nil
 }
 
-func apiError(class *simv1.SimNodeClass, p *Provider, call string) error {
+// injectAPIError fails a call at the class's API error rate.
+func (p *Provider) injectAPIError(class *simv1.SimNodeClass, call string) error {
 	if p.roll(parseRate(class.Spec.Faults.APIErrorRate)) {
 		return &cloudprovider.RetryableError{Err: fmt.Errorf("simulated cloud: %s: injected API error (RequestLimitExceeded)", call)}
 	}
@@ -175,7 +176,7 @@ func (p *Provider) Create(ctx context.Context, nodeClaim *v1.NodeClaim) (*v1.Nod
 	if err != nil {
 		return nil, err
 	}
-	if err := apiError(class, p, "launch"); err != nil {
+	if err := p.injectAPIError(class, "launch"); err != nil {
 		return nil, err
 	}
 	its, err := p.catalogs.instanceTypes(ctx, class)
@@ -383,7 +384,7 @@ func (p *Provider) Delete(ctx context.Context, nodeClaim *v1.NodeClaim) error {
 		return err
 	}
 	if class, err := p.nodeClass(ctx, nodeClaim.Spec.NodeClassRef); err == nil {
-		if err := apiError(class, p, "terminate"); err != nil {
+		if err := p.injectAPIError(class, "terminate"); err != nil {
 			return err
 		}
 	}

@@ -2,6 +2,7 @@ package sim_test
 
 import (
 	"context"
+	tailorscheme "github.com/tailor-sh/tailor/api/scheme"
 	"os"
 	"strings"
 	"testing"
@@ -10,9 +11,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
-	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	clocktesting "k8s.io/utils/clock/testing"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -34,11 +33,9 @@ func TestKwokSelectsSimulatedNodes(t *testing.T) {
 
 func newClient(t *testing.T) client.Client {
 	t.Helper()
-	scheme := runtime.NewScheme()
-	for _, add := range []func(*runtime.Scheme) error{clientgoscheme.AddToScheme, v1.AddToScheme, simv1.AddToScheme} {
-		if err := add(scheme); err != nil {
-			t.Fatal(err)
-		}
+	scheme, err := tailorscheme.New()
+	if err != nil {
+		t.Fatal(err)
 	}
 	c, err := client.New(clustertest.Start(t).RESTConfig, client.Options{Scheme: scheme})
 	if err != nil {
