@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	tailorscheme "github.com/tailor-sh/tailor/api/scheme"
 	"io"
 	"os"
 	"path/filepath"
@@ -20,6 +19,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
+	tailorscheme "github.com/tailor-sh/tailor/api/scheme"
 	simv1 "github.com/tailor-sh/tailor/api/sim/v1"
 	v1 "github.com/tailor-sh/tailor/api/v1"
 	"github.com/tailor-sh/tailor/cloudprovider/catalog"

@@ -3,7 +3,6 @@ package cli
 import (
 	"bytes"
 	"context"
-	tailorscheme "github.com/tailor-sh/tailor/api/scheme"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -15,6 +14,7 @@ import (
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	tailorscheme "github.com/tailor-sh/tailor/api/scheme"
 	simv1 "github.com/tailor-sh/tailor/api/sim/v1"
 	v1 "github.com/tailor-sh/tailor/api/v1"
 	"github.com/tailor-sh/tailor/embedded"

@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	tailorscheme "github.com/tailor-sh/tailor/api/scheme"
 	"hash/fnv"
 	"io"
 	"os"
@@ -21,6 +20,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/serializer"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 
+	tailorscheme "github.com/tailor-sh/tailor/api/scheme"
 	simv1 "github.com/tailor-sh/tailor/api/sim/v1"
 	v1 "github.com/tailor-sh/tailor/api/v1"
 )

@@ -2,7 +2,6 @@ package sim_test
 
 import (
 	"context"
-	tailorscheme "github.com/tailor-sh/tailor/api/scheme"
 	"os"
 	"strings"
 	"testing"
@@ -15,6 +14,7 @@ import (
 	clocktesting "k8s.io/utils/clock/testing"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	tailorscheme "github.com/tailor-sh/tailor/api/scheme"
 	simv1 "github.com/tailor-sh/tailor/api/sim/v1"
 	v1 "github.com/tailor-sh/tailor/api/v1"
 	"github.com/tailor-sh/tailor/cloudprovider"
