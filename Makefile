@@ -7,11 +7,13 @@ TOOL = $(GO) tool -modfile=hack/tools/go.mod
 
 all: lint test
 
-## test: every test, including the integration tests against the embedded cluster.
+## test: every test, including the integration tests against the embedded cluster
+## and the differential test of the core against kube-scheduler's plugins.
 test: controlplane
 	$(GO) test -timeout 30m ./...
+	cd embedded/controlplane && $(GO) test -timeout 30m ./...
 
-## test-short: unit tests only (no cluster).
+## test-short: unit tests only (no cluster, no kube-scheduler oracle).
 test-short:
 	$(GO) test -short ./...
 
@@ -33,6 +35,7 @@ lint:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { echo "gofmt would change:" >&2; gofmt -l $$(git ls-files '*.go') >&2; exit 1; }
 	$(GO) vet ./...
 	$(TOOL) staticcheck ./...
+	cd embedded/controlplane && $(GO) vet ./... && $(GO) tool -modfile=../../hack/tools/go.mod staticcheck ./...
 
 ## fuzz: run each fuzz target for a while.
 fuzz:

@@ -97,6 +97,9 @@ func newPodClass(pod *corev1.Pod, requests vec) *podClass {
 		c.terms = []requirements.Requirements{base}
 	} else {
 		for _, term := range nodeAffinity.NodeSelectorTerms {
+			if len(term.MatchExpressions) == 0 && len(term.MatchFields) == 0 {
+				continue // an empty term matches no node
+			}
 			if len(term.MatchFields) > 0 {
 				// matchFields can only name metadata.name, which no new
 				// node has yet.
@@ -110,7 +113,7 @@ func newPodClass(pod *corev1.Pod, requests vec) *podClass {
 			c.terms = append(c.terms, base.Merge(reqs))
 		}
 		if len(c.terms) == 0 {
-			c.err = fmt.Errorf("its node affinity only matches existing nodes by name")
+			c.err = fmt.Errorf("its required node affinity has no term that a node can match by labels (empty terms match no node; matchFields only names existing nodes)")
 			return c
 		}
 	}

@@ -73,55 +73,6 @@ func (p *pending) take(n int64) []*corev1.Pod {
 	return out
 }
 
-// placeOnExisting fills the free room of existing and launching nodes
-// first, since it costs nothing.
-func (s *solver) placeOnExisting(classes []*podClass, nodes []*Node) []*pending {
-	type room struct {
-		node  *Node
-		free  vec
-		count map[*podClass]int64
-	}
-	rooms := make([]*room, 0, len(nodes))
-	for _, n := range nodes {
-		free := s.d.fromList(n.Allocatable, false)
-		if _, ok := n.Allocatable[corev1.ResourcePods]; !ok {
-			free[dimPods] = math.MaxInt32
-		}
-		free.sub(usedBy(s.d, n.Pods))
-		rooms = append(rooms, &room{node: n, free: free, count: map[*podClass]int64{}})
-	}
-	slices.SortFunc(rooms, func(a, b *room) int { return strings.Compare(a.node.Name, b.node.Name) })
-	out := make([]*pending, 0, len(classes))
-	for _, c := range classes {
-		p := &pending{podClass: c}
-		out = append(out, p)
-		if c.err != nil {
-			continue
-		}
-		for _, r := range rooms {
-			if p.left() == 0 {
-				break
-			}
-			if !tolerates(c.tolerations, r.node.Taints) || !matchesAnyTerm(c.terms, r.node.Labels) {
-				continue
-			}
-			n := min(p.left(), r.free.times(c.requests))
-			if c.perNodeLimit > 0 {
-				n = min(n, c.perNodeLimit-r.count[c])
-			}
-			if n <= 0 {
-				continue
-			}
-			r.free.addTimes(c.requests, -n)
-			r.count[c] += n
-			for _, pod := range p.take(n) {
-				s.result.Existing = append(s.result.Existing, ExistingPlacement{Pod: pod, Node: r.node.Name})
-			}
-		}
-	}
-	return out
-}
-
 func matchesAnyTerm(terms []requirements.Requirements, labels map[string]string) bool {
 	for _, t := range terms {
 		if t.Matches(labels) {

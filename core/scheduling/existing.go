@@ -1,0 +1,282 @@
+package scheduling
+
+import (
+	"fmt"
+	"math"
+	"slices"
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+)
+
+// room is an existing or launching node with what is still free on it.
+type room struct {
+	node  *Node
+	free  vec
+	count map[*podClass]int64
+	// ports are the host ports in use, as "protocol/port".
+	ports map[string]bool
+	// pods are the pods on the node, including those this decision puts
+	// there, for the pod-to-pod constraints.
+	pods []*corev1.Pod
+}
+
+// placeOnExisting fills the free room of existing and launching nodes
+// first, since it costs nothing. A pod goes to a node only if kube-scheduler
+// would put it there too: resources, node affinity, taints, host ports,
+// required (anti-)affinity against the pods already there, and topology
+// spread across the nodes that exist.
+func (s *solver) placeOnExisting(classes []*podClass, nodes []*Node) []*pending {
+	rooms := make([]*room, 0, len(nodes))
+	for _, n := range nodes {
+		free := s.d.fromList(n.Allocatable, false)
+		if _, ok := n.Allocatable[corev1.ResourcePods]; !ok {
+			free[dimPods] = math.MaxInt32
+		}
+		free.sub(usedBy(s.d, n.Pods))
+		r := &room{node: n, free: free, count: map[*podClass]int64{}, ports: map[string]bool{}, pods: slices.Clone(n.Pods)}
+		for _, pod := range n.Pods {
+			for _, key := range hostPorts(pod) {
+				r.ports[key] = true
+			}
+		}
+		rooms = append(rooms, r)
+	}
+	slices.SortFunc(rooms, func(a, b *room) int { return strings.Compare(a.node.Name, b.node.Name) })
+	out := make([]*pending, 0, len(classes))
+	for _, c := range classes {
+		p := &pending{podClass: c}
+		out = append(out, p)
+		if c.err != nil || len(rooms) == 0 {
+			continue
+		}
+		pod := c.pods[0]
+		podToPod := hasPodConstraints(pod) || anyAntiAffinity(rooms)
+		for _, r := range rooms {
+			for p.left() > 0 {
+				if !tolerates(c.tolerations, r.node.Taints) || !matchesAnyTerm(c.terms, r.node.Labels) || !r.portsFree(pod) {
+					break
+				}
+				n := min(p.left(), r.free.times(c.requests))
+				if c.perNodeLimit > 0 {
+					n = min(n, c.perNodeLimit-r.count[c])
+				}
+				if podToPod {
+					// Each pod changes what the next may do: place one at
+					// a time.
+					if n > 0 && !s.podToPodAllows(c, pod, r, rooms) {
+						n = 0
+					}
+					n = min(n, 1)
+				}
+				if n <= 0 {
+					break
+				}
+				r.free.addTimes(c.requests, -n)
+				r.count[c] += n
+				for _, placed := range p.take(n) {
+					s.result.Existing = append(s.result.Existing, ExistingPlacement{Pod: placed, Node: r.node.Name})
+					r.pods = append(r.pods, placed)
+					for _, key := range hostPorts(placed) {
+						r.ports[key] = true
+					}
+				}
+			}
+		}
+	}
+	return out
+}
+
+func hostPorts(pod *corev1.Pod) []string {
+	var out []string
+	for _, containers := range [][]corev1.Container{pod.Spec.InitContainers, pod.Spec.Containers} {
+		for _, c := range containers {
+			for _, port := range c.Ports {
+				if port.HostPort > 0 {
+					protocol := port.Protocol
+					if protocol == "" {
+						protocol = corev1.ProtocolTCP
+					}
+					// Host IPs are ignored: treating every address as the
+					// wildcard is stricter than kube-scheduler, never looser.
+					out = append(out, fmt.Sprintf("%s/%d", protocol, port.HostPort))
+				}
+			}
+		}
+	}
+	return out
+}
+
+func (r *room) portsFree(pod *corev1.Pod) bool {
+	for _, key := range hostPorts(pod) {
+		if r.ports[key] {
+			return false
+		}
+	}
+	return true
+}
+
+func hasPodConstraints(pod *corev1.Pod) bool {
+	if len(pod.Spec.TopologySpreadConstraints) > 0 {
+		return true
+	}
+	a := pod.Spec.Affinity
+	return a != nil && (a.PodAffinity != nil && len(a.PodAffinity.RequiredDuringSchedulingIgnoredDuringExecution) > 0 ||
+		a.PodAntiAffinity != nil && len(a.PodAntiAffinity.RequiredDuringSchedulingIgnoredDuringExecution) > 0)
+}
+
+func anyAntiAffinity(rooms []*room) bool {
+	for _, r := range rooms {
+		for _, p := range r.pods {
+			if a := p.Spec.Affinity; a != nil && a.PodAntiAffinity != nil && len(a.PodAntiAffinity.RequiredDuringSchedulingIgnoredDuringExecution) > 0 {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// podToPodAllows checks the constraints between pods: the pod's required
+// affinity and anti-affinity, the anti-affinity of pods already placed, and
+// the pod's DoNotSchedule topology spread.
+func (s *solver) podToPodAllows(c *podClass, pod *corev1.Pod, r *room, rooms []*room) bool {
+	sameDomain := func(key string, other *room) bool {
+		v, ok := r.node.Labels[key]
+		w, ok2 := other.node.Labels[key]
+		return ok && ok2 && v == w
+	}
+	if a := pod.Spec.Affinity; a != nil {
+		if a.PodAntiAffinity != nil {
+			for _, term := range a.PodAntiAffinity.RequiredDuringSchedulingIgnoredDuringExecution {
+				for _, other := range rooms {
+					if !sameDomain(term.TopologyKey, other) {
+						continue
+					}
+					for _, p := range other.pods {
+						if termMatches(term, pod.Namespace, p) {
+							return false
+						}
+					}
+				}
+			}
+		}
+		if a.PodAffinity != nil {
+			for _, term := range a.PodAffinity.RequiredDuringSchedulingIgnoredDuringExecution {
+				if _, ok := r.node.Labels[term.TopologyKey]; !ok {
+					return false
+				}
+				found := false
+				for _, other := range rooms {
+					if sameDomain(term.TopologyKey, other) && slices.ContainsFunc(other.pods, func(p *corev1.Pod) bool { return termMatches(term, pod.Namespace, p) }) {
+						found = true
+						break
+					}
+				}
+				// With no matching pod anywhere, a pod that matches its
+				// own term may start the group, as kube-scheduler allows.
+				if !found && !(termMatches(term, pod.Namespace, pod) && !anyMatch(rooms, term, pod.Namespace)) {
+					return false
+				}
+			}
+		}
+	}
+	// Pods already placed may repel this one.
+	for _, other := range rooms {
+		for _, p := range other.pods {
+			a := p.Spec.Affinity
+			if a == nil || a.PodAntiAffinity == nil {
+				continue
+			}
+			for _, term := range a.PodAntiAffinity.RequiredDuringSchedulingIgnoredDuringExecution {
+				if sameDomain(term.TopologyKey, other) && termMatches(term, p.Namespace, pod) {
+					return false
+				}
+			}
+		}
+	}
+	for _, spread := range pod.Spec.TopologySpreadConstraints {
+		if spread.WhenUnsatisfiable != corev1.DoNotSchedule {
+			continue
+		}
+		if !spreadAllows(c, pod, spread, r, rooms) {
+			return false
+		}
+	}
+	return true
+}
+
+// spreadAllows applies kube-scheduler's skew rule over the nodes that exist:
+// the domain's count of matching pods, plus this pod if it matches, less the
+// smallest count among the domains of nodes the pod may use, must not exceed
+// maxSkew.
+func spreadAllows(c *podClass, pod *corev1.Pod, spread corev1.TopologySpreadConstraint, r *room, rooms []*room) bool {
+	domain, ok := r.node.Labels[spread.TopologyKey]
+	if !ok {
+		return false // kube-scheduler: the node lacks the topology label
+	}
+	selector, err := metav1.LabelSelectorAsSelector(spread.LabelSelector)
+	if err != nil {
+		return false
+	}
+	counts := map[string]int{}
+	for _, other := range rooms {
+		value, ok := other.node.Labels[spread.TopologyKey]
+		if !ok || !matchesAnyTerm(c.terms, other.node.Labels) {
+			continue
+		}
+		if _, seen := counts[value]; !seen {
+			counts[value] = 0
+		}
+		for _, p := range other.pods {
+			if p.Namespace == pod.Namespace && spread.LabelSelector != nil && selector.Matches(labels.Set(p.Labels)) {
+				counts[value]++
+			}
+		}
+	}
+	least := math.MaxInt
+	for _, n := range counts {
+		least = min(least, n)
+	}
+	if spread.MinDomains != nil && int(*spread.MinDomains) > len(counts) {
+		least = 0
+	}
+	self := 0
+	if spread.LabelSelector != nil && selector.Matches(labels.Set(pod.Labels)) {
+		self = 1
+	}
+	return counts[domain]+self-least <= int(spread.MaxSkew)
+}
+
+func anyMatch(rooms []*room, term corev1.PodAffinityTerm, namespace string) bool {
+	for _, other := range rooms {
+		for _, p := range other.pods {
+			if termMatches(term, namespace, p) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// termMatches reports whether an affinity term of a pod in namespace selects
+// pod p. A namespace selector cannot be evaluated without the namespaces'
+// labels; it is taken to select every namespace, which for anti-affinity is
+// the stricter reading.
+func termMatches(term corev1.PodAffinityTerm, namespace string, p *corev1.Pod) bool {
+	if term.LabelSelector == nil {
+		return false
+	}
+	if term.NamespaceSelector == nil {
+		namespaces := term.Namespaces
+		if len(namespaces) == 0 {
+			namespaces = []string{namespace}
+		}
+		if !slices.Contains(namespaces, p.Namespace) {
+			return false
+		}
+	}
+	selector, err := metav1.LabelSelectorAsSelector(term.LabelSelector)
+	return err == nil && selector.Matches(labels.Set(p.Labels))
+}
