@@ -423,31 +423,100 @@ func (s *solver) pack(g *group) {
 	}
 }
 
-// openNodes creates up to n new nodes of type t, each holding fill[i] pods
-// of each class, as far as the pool's limits allow. The nodes share their
-// candidate list and requirements, which callers must not modify.
-func (s *solver) openNodes(g *group, t *groupType, classes []*pending, fill []int64, n int64) {
-	p := g.pool
-	used := t.daemon.clone()
-	for i, c := range classes {
-		used.addTimes(c.requests, min(fill[i], c.left()))
-	}
-	// Every type of the group that has room for what the node holds is a
-	// candidate; the cloud launches the cheapest that has capacity.
-	var candidates []Candidate
+// candidates lists the group's instance types that have room for used,
+// cheapest first, at most maxCandidates of them but always enough to give
+// every minValues requirement of the group its number of distinct values.
+// When even all of them fall short, it says why.
+func (s *solver) candidates(g *group, used vec) ([]Candidate, string) {
+	var all []Candidate
 	for _, other := range g.candidates {
 		room := other.free.clone()
 		room.add(other.daemon)
 		if _, ok := room.fits(used); !ok {
 			continue
 		}
-		candidates = append(candidates, Candidate{InstanceType: other.it, Offering: other.offerings[other.offeringIndex]})
+		all = append(all, Candidate{InstanceType: other.it, Offering: other.offerings[other.offeringIndex]})
 	}
-	slices.SortStableFunc(candidates, func(a, b Candidate) int {
+	slices.SortStableFunc(all, func(a, b Candidate) int {
 		return cmp.Or(cmp.Compare(a.Offering.Price, b.Offering.Price), strings.Compare(a.InstanceType.Name, b.InstanceType.Name))
 	})
-	if len(candidates) > maxCandidates {
-		candidates = candidates[:maxCandidates]
+	chosen := map[int]bool{}
+	for _, key := range g.reqs.Keys() {
+		want := g.reqs[key].MinValues
+		if want == 0 {
+			continue
+		}
+		seen := map[string]bool{}
+		for i, c := range all {
+			value, ok := c.InstanceType.Requirements.Labels()[key]
+			if !ok || seen[value] {
+				continue
+			}
+			seen[value] = true
+			chosen[i] = true
+			if len(seen) == want {
+				break
+			}
+		}
+		if len(seen) < want {
+			return nil, fmt.Sprintf("NodePool %s requires %d distinct values of %s among the instance types that can hold the pods, but only %d have room",
+				g.pool.name, want, key, len(seen))
+		}
+	}
+	out := make([]Candidate, 0, maxCandidates)
+	for i, c := range all {
+		if chosen[i] {
+			out = append(out, c)
+		}
+	}
+	for i, c := range all {
+		if len(out) >= maxCandidates {
+			break
+		}
+		if !chosen[i] {
+			out = append(out, c)
+		}
+	}
+	slices.SortStableFunc(out, func(a, b Candidate) int {
+		return cmp.Or(cmp.Compare(a.Offering.Price, b.Offering.Price), strings.Compare(a.InstanceType.Name, b.InstanceType.Name))
+	})
+	return out, ""
+}
+
+// openNodes creates up to n new nodes of type t, each holding fill[i] pods
+// of each class, as far as the pool's limits allow. The nodes share their
+// candidate list and requirements, which callers must not modify.
+func (s *solver) openNodes(g *group, t *groupType, classes []*pending, fill []int64, n int64) {
+	p := g.pool
+	var (
+		used       vec
+		candidates []Candidate
+	)
+	for {
+		used = t.daemon.clone()
+		for i, c := range classes {
+			used.addTimes(c.requests, min(fill[i], c.left()))
+		}
+		var short string
+		candidates, short = s.candidates(g, used)
+		if short == "" {
+			break
+		}
+		// Too few kinds of instance type can hold this much for the
+		// pool's minValues: hold less, starting with the largest pods.
+		i := slices.IndexFunc(fill, func(n int64) bool { return n > 0 })
+		total := int64(0)
+		for _, k := range fill {
+			total += k
+		}
+		if total <= 1 {
+			if i >= 0 {
+				s.unschedulable(classes[i], short)
+			}
+			return
+		}
+		fill[i]--
+		n = 1
 	}
 	names := make([]string, len(candidates))
 	for i, c := range candidates {

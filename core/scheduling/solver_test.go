@@ -427,3 +427,38 @@ func TestPreferredNodeAffinityIsHonouredWhenPossible(t *testing.T) {
 		t.Fatalf("preferences that cannot be met must be dropped, not fail the pod: %+v", r.Unschedulable)
 	}
 }
+
+func TestMinValuesKeepsEnoughKindsOfInstanceType(t *testing.T) {
+	diverse := nodePool(t, "diverse", func(np *v1.NodePool) {
+		np.Spec.Template.Spec.Requirements = append(np.Spec.Template.Spec.Requirements, v1.NodeSelectorRequirementWithMinValues{
+			Key: v1.LabelInstanceFamily, Operator: corev1.NodeSelectorOpExists, MinValues: ptr.To(30),
+		})
+	})
+	in := Input{Pods: pods(200, "web", "1", "2Gi"), NodePools: []*NodePool{diverse}}
+	r := Solve(in)
+	checkValid(t, in, r)
+	if len(r.Unschedulable) > 0 {
+		t.Fatalf("unschedulable: %s", r.Unschedulable[0].Reason)
+	}
+	for _, nc := range r.NodeClaims {
+		families := map[string]bool{}
+		for _, c := range nc.Candidates {
+			families[c.InstanceType.Requirements.Labels()[v1.LabelInstanceFamily]] = true
+		}
+		if len(families) < 30 {
+			t.Fatalf("a node lists %d instance families, want at least 30", len(families))
+		}
+	}
+
+	impossible := nodePool(t, "impossible", func(np *v1.NodePool) {
+		np.Spec.Template.Spec.Requirements = append(np.Spec.Template.Spec.Requirements,
+			v1.NodeSelectorRequirementWithMinValues{Key: v1.LabelInstanceFamily, Operator: corev1.NodeSelectorOpIn, Values: []string{"m6i", "c6i"}, MinValues: ptr.To(2)},
+			v1.NodeSelectorRequirementWithMinValues{Key: corev1.LabelInstanceTypeStable, Operator: corev1.NodeSelectorOpIn, Values: []string{"m6i.32xlarge", "c6i.large"}})
+	})
+	in = Input{Pods: pods(1, "big", "16", "16Gi"), NodePools: []*NodePool{impossible}}
+	r = Solve(in)
+	checkValid(t, in, r)
+	if len(r.Unschedulable) != 1 || !strings.Contains(r.Unschedulable[0].Reason, "requires 2 distinct values of tailor.sh/instance-family") {
+		t.Fatalf("unschedulable = %+v", r.Unschedulable)
+	}
+}
