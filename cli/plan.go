@@ -139,7 +139,10 @@ func runPlan(stdout, stderr io.Writer, o planOptions) error {
 	if len(pools) == 0 {
 		pools = []*v1.NodePool{planDefaultNodePool()}
 	}
-	in := scheduling.Input{Pods: objects.Pods, DaemonSets: objects.DaemonSets, LowerBound: o.lowerBound}
+	in := scheduling.Input{
+		Pods: objects.Pods, DaemonSets: objects.DaemonSets, LowerBound: o.lowerBound,
+		PersistentVolumeClaims: objects.PersistentVolumeClaims, PersistentVolumes: objects.PersistentVolumes, StorageClasses: objects.StorageClasses,
+	}
 	for _, np := range pools {
 		in.NodePools = append(in.NodePools, &scheduling.NodePool{NodePool: np, InstanceTypes: cat.InstanceTypes})
 	}

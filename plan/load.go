@@ -31,9 +31,13 @@ type Objects struct {
 	Pods       []*corev1.Pod
 	DaemonSets []*appsv1.DaemonSet
 	NodePools  []*v1.NodePool
-	// NodeClasses are SimNodeClasses; other providers' classes are kept
-	// by name only.
+	// NodeClasses are SimNodeClasses.
 	NodeClasses []*simv1.SimNodeClass
+	// Volumes: claims (including those StatefulSets would create from
+	// their volumeClaimTemplates), volumes and storage classes.
+	PersistentVolumeClaims []*corev1.PersistentVolumeClaim
+	PersistentVolumes      []*corev1.PersistentVolume
+	StorageClasses         []*storagev1.StorageClass
 	// Ignored lists objects that were read but do not affect the plan yet
 	// (PVCs, StorageClasses), by source.
 	Ignored []string
@@ -169,9 +173,24 @@ func (o *Objects) add(obj runtime.Object, where string) error {
 			return x.Name + "-" + suffix(fmt.Sprint(x.Name, i), 5)
 		}))
 	case *appsv1.StatefulSet:
-		o.addPods(where, expand(x.ObjectMeta, x.Spec.Template, replicas(x.Spec.Replicas), func(i int) string {
+		pods := expand(x.ObjectMeta, x.Spec.Template, replicas(x.Spec.Replicas), func(i int) string {
 			return fmt.Sprintf("%s-%d", x.Name, i)
-		}))
+		})
+		// The StatefulSet controller makes a claim per pod and template,
+		// named <template>-<pod>, and mounts it.
+		for _, pod := range pods {
+			for _, template := range x.Spec.VolumeClaimTemplates {
+				claim := &corev1.PersistentVolumeClaim{ObjectMeta: *template.ObjectMeta.DeepCopy(), Spec: *template.Spec.DeepCopy()}
+				claim.Name, claim.Namespace = template.Name+"-"+pod.Name, pod.Namespace
+				if claim.Namespace == "" {
+					claim.Namespace = corev1.NamespaceDefault
+				}
+				o.PersistentVolumeClaims = append(o.PersistentVolumeClaims, claim)
+				pod.Spec.Volumes = append(pod.Spec.Volumes, corev1.Volume{Name: template.Name, VolumeSource: corev1.VolumeSource{
+					PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: claim.Name}}})
+			}
+		}
+		o.addPods(where, pods)
 	case *batchv1.Job:
 		n := 1
 		if x.Spec.Parallelism != nil {
@@ -189,8 +208,15 @@ func (o *Objects) add(obj runtime.Object, where string) error {
 		o.NodePools = append(o.NodePools, x)
 	case *simv1.SimNodeClass:
 		o.NodeClasses = append(o.NodeClasses, x)
-	case *corev1.PersistentVolumeClaim, *storagev1.StorageClass, *corev1.PersistentVolume:
-		o.Ignored = append(o.Ignored, where+" (volume topology is not planned yet)")
+	case *corev1.PersistentVolumeClaim:
+		if x.Namespace == "" {
+			x.Namespace = corev1.NamespaceDefault
+		}
+		o.PersistentVolumeClaims = append(o.PersistentVolumeClaims, x)
+	case *corev1.PersistentVolume:
+		o.PersistentVolumes = append(o.PersistentVolumes, x)
+	case *storagev1.StorageClass:
+		o.StorageClasses = append(o.StorageClasses, x)
 	case *corev1.Namespace, *corev1.ConfigMap, *corev1.Service, *corev1.ServiceAccount, *v1.NodeClaim:
 		o.Ignored = append(o.Ignored, where)
 	default:
@@ -211,6 +237,9 @@ func expand(owner metav1.ObjectMeta, template corev1.PodTemplateSpec, n int, nam
 	for i := range n {
 		pod := &corev1.Pod{ObjectMeta: *template.ObjectMeta.DeepCopy(), Spec: *template.Spec.DeepCopy()}
 		pod.Name, pod.Namespace = name(i), owner.Namespace
+		if pod.Namespace == "" {
+			pod.Namespace = corev1.NamespaceDefault
+		}
 		out = append(out, pod)
 	}
 	return out

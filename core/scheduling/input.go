@@ -3,6 +3,7 @@ package scheduling
 import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	storagev1 "k8s.io/api/storage/v1"
 
 	v1 "github.com/tailor-sh/tailor/api/v1"
 	"github.com/tailor-sh/tailor/cloudprovider"
@@ -24,6 +25,11 @@ type Input struct {
 	// DaemonSets run a pod on every node they select; new nodes must have
 	// room for those pods too.
 	DaemonSets []*appsv1.DaemonSet
+	// PersistentVolumeClaims, PersistentVolumes and StorageClasses say
+	// where the pods' volumes let them run.
+	PersistentVolumeClaims []*corev1.PersistentVolumeClaim
+	PersistentVolumes      []*corev1.PersistentVolume
+	StorageClasses         []*storagev1.StorageClass
 	// LowerBound asks for Result.LowerBound. It solves a linear program,
 	// which costs more than the decision itself on large, diverse batches.
 	LowerBound bool

@@ -51,11 +51,12 @@ type classKey struct {
 	Labels       map[string]string                 `json:"l,omitempty"`
 	Overhead     corev1.ResourceList               `json:"o,omitempty"`
 	Namespace    string                            `json:"n,omitempty"`
+	Volumes      string                            `json:"v,omitempty"`
 }
 
 // classify groups pods into equivalence classes, in the order their first
 // pods appear.
-func classify(d *dims, pods []*corev1.Pod) []*podClass {
+func classify(d *dims, pods []*corev1.Pod, vols *volumes) []*podClass {
 	byKey := map[string]*podClass{}
 	var out []*podClass
 	for _, pod := range pods {
@@ -67,6 +68,16 @@ func classify(d *dims, pods []*corev1.Pod) []*podClass {
 		if pod.Spec.Affinity != nil && (pod.Spec.Affinity.PodAffinity != nil || pod.Spec.Affinity.PodAntiAffinity != nil) || len(pod.Spec.TopologySpreadConstraints) > 0 {
 			key.Labels, key.Namespace = pod.Labels, pod.Namespace
 		}
+		var volumeTerms []requirements.Requirements
+		var volumeErr error
+		if vols != nil {
+			volumeTerms, volumeErr = vols.terms(pod)
+			if volumeErr != nil {
+				key.Volumes = volumeErr.Error()
+			} else {
+				key.Volumes = describeTerms(volumeTerms)
+			}
+		}
 		raw, err := json.Marshal(key)
 		if err != nil {
 			raw = []byte(string(pod.UID) + pod.Namespace + "/" + pod.Name)
@@ -76,6 +87,12 @@ func classify(d *dims, pods []*corev1.Pod) []*podClass {
 			continue
 		}
 		c := newPodClass(pod, requests)
+		if c.err == nil && volumeErr != nil {
+			c.err = volumeErr
+		}
+		if c.err == nil && volumeTerms != nil {
+			c.terms = and(c.terms, volumeTerms)
+		}
 		byKey[string(raw)] = c
 		out = append(out, c)
 	}

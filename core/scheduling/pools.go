@@ -52,7 +52,7 @@ func preparePools(d *dims, in []*NodePool, daemonSets []*appsv1.DaemonSet) []*po
 	for _, ds := range daemonSets {
 		daemonPods = append(daemonPods, &corev1.Pod{ObjectMeta: ds.Spec.Template.ObjectMeta, Spec: ds.Spec.Template.Spec})
 	}
-	daemonClasses := classify(d, daemonPods)
+	daemonClasses := classify(d, daemonPods, nil)
 	var out []*pool
 	for _, np := range in {
 		p := &pool{name: np.NodePool.Name, source: np.NodePool, taints: np.NodePool.Spec.Template.Spec.Taints, remainingNodes: -1}

@@ -21,7 +21,7 @@ const maxCandidates = 60
 // placed is reported in Result.Unschedulable with the reason.
 func Solve(in Input) *Result {
 	d := newDims()
-	classes := classify(d, in.Pods)
+	classes := classify(d, in.Pods, newVolumes(in))
 	pools := preparePools(d, in.NodePools, in.DaemonSets)
 	for _, c := range classes {
 		c.requests = d.resize(c.requests)

@@ -7,6 +7,7 @@ import (
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	storagev1 "k8s.io/api/storage/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
@@ -460,5 +461,59 @@ func TestMinValuesKeepsEnoughKindsOfInstanceType(t *testing.T) {
 	checkValid(t, in, r)
 	if len(r.Unschedulable) != 1 || !strings.Contains(r.Unschedulable[0].Reason, "requires 2 distinct values of tailor.sh/instance-family") {
 		t.Fatalf("unschedulable = %+v", r.Unschedulable)
+	}
+}
+
+func TestVolumesPinPodsToTheirTopology(t *testing.T) {
+	wait := storagev1.VolumeBindingWaitForFirstConsumer
+	immediate := storagev1.VolumeBindingImmediate
+	zonal := &storagev1.StorageClass{ObjectMeta: metav1.ObjectMeta{Name: "zonal", Annotations: map[string]string{"storageclass.kubernetes.io/is-default-class": "true"}},
+		VolumeBindingMode: &wait, AllowedTopologies: []corev1.TopologySelectorTerm{{MatchLabelExpressions: []corev1.TopologySelectorLabelRequirement{{Key: corev1.LabelTopologyZone, Values: []string{"us-west-2b"}}}}}}
+	eager := &storagev1.StorageClass{ObjectMeta: metav1.ObjectMeta{Name: "eager"}, VolumeBindingMode: &immediate}
+	pv := &corev1.PersistentVolume{ObjectMeta: metav1.ObjectMeta{Name: "pv-c"}, Spec: corev1.PersistentVolumeSpec{NodeAffinity: &corev1.VolumeNodeAffinity{Required: &corev1.NodeSelector{
+		NodeSelectorTerms: []corev1.NodeSelectorTerm{{MatchExpressions: []corev1.NodeSelectorRequirement{{Key: corev1.LabelTopologyZone, Operator: corev1.NodeSelectorOpIn, Values: []string{"us-west-2c"}}}}},
+	}}}}
+	claim := func(name, volume string, class *string) *corev1.PersistentVolumeClaim {
+		return &corev1.PersistentVolumeClaim{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: "default"}, Spec: corev1.PersistentVolumeClaimSpec{VolumeName: volume, StorageClassName: class}}
+	}
+	withClaim := func(name string) func(*corev1.Pod) {
+		return func(p *corev1.Pod) {
+			p.Spec.Volumes = []corev1.Volume{{Name: "data", VolumeSource: corev1.VolumeSource{PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: name}}}}
+		}
+	}
+	base := Input{
+		NodePools:              []*NodePool{nodePool(t, "default")},
+		PersistentVolumeClaims: []*corev1.PersistentVolumeClaim{claim("bound", "pv-c", nil), claim("waiting", "", nil), claim("eager", "", ptr.To("eager"))},
+		PersistentVolumes:      []*corev1.PersistentVolume{pv},
+		StorageClasses:         []*storagev1.StorageClass{zonal, eager},
+	}
+	for _, tc := range []struct {
+		claim, zone, reason string
+	}{
+		{claim: "bound", zone: "us-west-2c"},
+		{claim: "waiting", zone: "us-west-2b"},
+		{claim: "eager", reason: "StorageClass eager binds immediately"},
+		{claim: "missing", reason: "PersistentVolumeClaim default/missing does not exist"},
+	} {
+		t.Run(tc.claim, func(t *testing.T) {
+			in := base
+			in.Pods = pods(2, "db-"+tc.claim, "1", "2Gi", withClaim(tc.claim))
+			r := Solve(in)
+			checkValid(t, in, r)
+			if tc.reason != "" {
+				if len(r.Unschedulable) != 2 || !strings.Contains(r.Unschedulable[0].Reason, tc.reason) {
+					t.Fatalf("unschedulable = %+v, want the reason %q", r.Unschedulable, tc.reason)
+				}
+				return
+			}
+			if len(r.NodeClaims) == 0 {
+				t.Fatalf("no node: %+v", r.Unschedulable)
+			}
+			for _, nc := range r.NodeClaims {
+				if z := nc.Candidates[0].Offering.Zone; z != tc.zone {
+					t.Fatalf("launched in %s, want %s", z, tc.zone)
+				}
+			}
+		})
 	}
 }
