@@ -95,4 +95,3 @@ func BenchmarkSolveResourcesOnly10k(b *testing.B) { benchmarkSolve(b, 10000, fal
 func BenchmarkBoundResourcesOnly1k(b *testing.B)  { benchmarkSolve(b, 1000, false, true) }
 func BenchmarkBoundResourcesOnly10k(b *testing.B) { benchmarkSolve(b, 10000, false, true) }
 func BenchmarkBoundMixed1k(b *testing.B)          { benchmarkSolve(b, 1000, true, true) }
-func BenchmarkBoundMixed10k(b *testing.B)         { benchmarkSolve(b, 10000, true, true) }

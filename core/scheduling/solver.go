@@ -354,8 +354,14 @@ func (s *solver) pack(g *group) {
 		values[i] = value(c)
 	}
 	fill := make([]int64, len(classes))
+	alternative := make([]int64, len(classes))
 	best := make([]int64, len(classes))
 	free := s.d.zero()
+	byValue := make([]int, len(classes))
+	for i := range byValue {
+		byValue[i] = i
+	}
+	byDensity := slices.Clone(byValue)
 	for {
 		left := false
 		for _, c := range classes {
@@ -377,23 +383,16 @@ func (s *solver) pack(g *group) {
 					continue
 				}
 			}
-			copy(free, t.free)
-			total := 0.0
-			for i, c := range classes {
-				fill[i] = 0
-				if c.left() == 0 {
-					continue
-				}
-				n := min(c.left(), free.times(c.requests))
-				if c.perNodeLimit > 0 {
-					n = min(n, c.perNodeLimit)
-				}
-				if n <= 0 {
-					continue
-				}
-				fill[i] = n
-				free.addTimes(c.requests, -n)
-				total += float64(n) * values[i]
+			// Two ways to fill a node: the most valuable pods first, and the
+			// pods that bring the most value for the room they take on this
+			// type first; keep the better.
+			total := fillNode(t, classes, values, byValue, free, fill)
+			slices.SortStableFunc(byDensity, func(a, b int) int {
+				return cmp.Compare(density(classes[b], values[b], t), density(classes[a], values[a], t))
+			})
+			if other := fillNode(t, classes, values, byDensity, free, alternative); other > total {
+				total = other
+				copy(fill, alternative)
 			}
 			if total == 0 {
 				continue
@@ -481,6 +480,46 @@ func (s *solver) candidates(g *group, used vec) ([]Candidate, string) {
 		return cmp.Or(cmp.Compare(a.Offering.Price, b.Offering.Price), strings.Compare(a.InstanceType.Name, b.InstanceType.Name))
 	})
 	return out, ""
+}
+
+// fillNode fills one node of type t with whole counts of each class, in the
+// given order, into fill, and returns the value of what it holds.
+func fillNode(t *groupType, classes []*pending, values []float64, order []int, free vec, fill []int64) float64 {
+	copy(free, t.free)
+	total := 0.0
+	for _, i := range order {
+		c := classes[i]
+		fill[i] = 0
+		if c.left() == 0 {
+			continue
+		}
+		n := min(c.left(), free.times(c.requests))
+		if c.perNodeLimit > 0 {
+			n = min(n, c.perNodeLimit)
+		}
+		if n <= 0 {
+			continue
+		}
+		fill[i] = n
+		free.addTimes(c.requests, -n)
+		total += float64(n) * values[i]
+	}
+	return total
+}
+
+// density is a pod's value per share of type t's room that it takes (its
+// largest share over the resources).
+func density(c *pending, value float64, t *groupType) float64 {
+	share := 0.0
+	for r, x := range c.requests {
+		if x > 0 && t.free[r] > 0 {
+			share = math.Max(share, float64(x)/float64(t.free[r]))
+		}
+	}
+	if share == 0 {
+		return 0
+	}
+	return value / share
 }
 
 // openNodes creates up to n new nodes of type t, each holding fill[i] pods
