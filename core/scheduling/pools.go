@@ -2,6 +2,7 @@ package scheduling
 
 import (
 	"cmp"
+	"fmt"
 	"math"
 	"slices"
 	"strings"
@@ -47,13 +48,17 @@ type poolType struct {
 	offerings cloudprovider.Offerings
 }
 
-func preparePools(d *dims, in []*NodePool, daemonSets []*appsv1.DaemonSet) []*pool {
+// preparePools prepares the NodePools, heaviest first. A pool whose
+// requirements are invalid (the API server rejects such pools, but callers
+// may build them by hand) is left out, with a warning.
+func preparePools(d *dims, in []*NodePool, daemonSets []*appsv1.DaemonSet) ([]*pool, []string) {
 	var daemonPods []*corev1.Pod
 	for _, ds := range daemonSets {
 		daemonPods = append(daemonPods, &corev1.Pod{ObjectMeta: ds.Spec.Template.ObjectMeta, Spec: ds.Spec.Template.Spec})
 	}
 	daemonClasses := classify(d, daemonPods, nil)
 	var out []*pool
+	var warnings []string
 	for _, np := range in {
 		p := &pool{name: np.NodePool.Name, source: np.NodePool, taints: np.NodePool.Spec.Template.Spec.Taints, remainingNodes: -1}
 		if w := np.NodePool.Spec.Weight; w != nil {
@@ -65,7 +70,8 @@ func preparePools(d *dims, in []*NodePool, daemonSets []*appsv1.DaemonSet) []*po
 		for _, r := range np.NodePool.Spec.Template.Spec.Requirements {
 			req, err := requirements.New(r.Key, requirements.Operator(r.Operator), r.Values...)
 			if err != nil {
-				valid = false // the API server rejects these; skip the pool if one slips through
+				warnings = append(warnings, fmt.Sprintf("NodePool %s is left out: %v", np.NodePool.Name, err))
+				valid = false
 				break
 			}
 			if r.MinValues != nil {
@@ -124,7 +130,7 @@ func preparePools(d *dims, in []*NodePool, daemonSets []*appsv1.DaemonSet) []*po
 		}
 	}
 	slices.SortStableFunc(out, func(a, b *pool) int { return cmp.Or(cmp.Compare(b.weight, a.weight), strings.Compare(a.name, b.name)) })
-	return out
+	return out, warnings
 }
 
 // runsOn reports whether a DaemonSet's pod would run on a node with the given

@@ -22,11 +22,11 @@ const maxCandidates = 60
 func Solve(in Input) *Result {
 	d := newDims()
 	classes := classify(d, in.Pods, newVolumes(in))
-	pools := preparePools(d, in.NodePools, in.DaemonSets)
+	pools, warnings := preparePools(d, in.NodePools, in.DaemonSets)
 	for _, c := range classes {
 		c.requests = d.resize(c.requests)
 	}
-	s := &solver{d: d, pools: pools, result: &Result{}}
+	s := &solver{d: d, pools: pools, result: &Result{Warnings: warnings}}
 	for _, c := range classes {
 		for _, what := range c.ignored {
 			s.result.Warnings = append(s.result.Warnings, fmt.Sprintf("%s: %s is not yet taken into account", c.describe(), what))
