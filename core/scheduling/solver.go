@@ -394,6 +394,10 @@ func (s *solver) pack(g *group) {
 				total = other
 				copy(fill, alternative)
 			}
+			if other := fillBalanced(t, classes, values, free, alternative); other > total {
+				total = other
+				copy(fill, alternative)
+			}
 			if total == 0 {
 				continue
 			}
@@ -505,6 +509,55 @@ func fillNode(t *groupType, classes []*pending, values []float64, order []int, f
 		total += float64(n) * values[i]
 	}
 	return total
+}
+
+// fillBalanced fills one node of type t a few pods at a time, each time
+// taking the class that brings the most value for the share of the node's
+// remaining room it uses, so that cpu-heavy and memory-heavy pods end up
+// together and neither resource is left idle.
+func fillBalanced(t *groupType, classes []*pending, values []float64, free vec, fill []int64) float64 {
+	copy(free, t.free)
+	clear(fill)
+	total := 0.0
+	for {
+		best, bestDensity := -1, 0.0
+		for i, c := range classes {
+			left := c.left() - fill[i]
+			if left <= 0 || (c.perNodeLimit > 0 && fill[i] >= c.perNodeLimit) {
+				continue
+			}
+			share := 0.0
+			fits := true
+			for r, x := range c.requests {
+				if x <= 0 {
+					continue
+				}
+				if x > free[r] {
+					fits = false
+					break
+				}
+				share = math.Max(share, float64(x)/float64(free[r]))
+			}
+			if !fits {
+				continue
+			}
+			if d := values[i] / math.Max(share, 1e-12); best < 0 || d > bestDensity {
+				best, bestDensity = i, d
+			}
+		}
+		if best < 0 {
+			return total
+		}
+		c := classes[best]
+		// Take a quarter of what still fits at once, to keep this fast.
+		n := max(1, min(c.left()-fill[best], free.times(c.requests)/4))
+		if c.perNodeLimit > 0 {
+			n = min(n, c.perNodeLimit-fill[best])
+		}
+		fill[best] += n
+		free.addTimes(c.requests, -n)
+		total += float64(n) * values[best]
+	}
 }
 
 // density is a pod's value per share of type t's room that it takes (its
