@@ -139,7 +139,7 @@ func TestMixedShapesStayNearTheBound(t *testing.T) {
 	r := Solve(in)
 	checkValid(t, in, r)
 	t.Logf("%d nodes, $%.4f/h, bound $%.4f/h, ratio %.3f", len(r.NodeClaims), r.PricePerHour, r.LowerBound, r.PricePerHour/r.LowerBound)
-	if r.LowerBound <= 0 || r.PricePerHour > 1.10*r.LowerBound {
+	if r.LowerBound <= 0 || r.PricePerHour > 1.05*r.LowerBound {
 		t.Fatalf("price %.4f, bound %.4f (%s)", r.PricePerHour, r.LowerBound, r.LowerBoundError)
 	}
 }
