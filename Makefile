@@ -3,7 +3,11 @@
 GO ?= go
 TOOL = $(GO) tool -modfile=hack/tools/go.mod
 
-.PHONY: all test test-short controlplane generate verify-generated lint fuzz
+.PHONY: all test test-short controlplane generate verify-generated lint fuzz bench
+
+## bench: Tailor's core against Karpenter's scheduler on the same pods (minutes; see bench/README.md).
+bench:
+	cd bench && $(GO) run ./cmd/compare -runs resources:1000,resources:5000,resources:10000,mixed:1000,mixed:5000
 
 all: lint test
 
@@ -36,6 +40,7 @@ lint:
 	$(GO) vet ./...
 	$(TOOL) staticcheck ./...
 	cd embedded/controlplane && $(GO) vet ./... && $(GO) tool -modfile=../../hack/tools/go.mod staticcheck ./...
+	cd bench && $(GO) vet ./... && $(GO) tool -modfile=../hack/tools/go.mod staticcheck ./...
 
 ## fuzz: run each fuzz target for a while.
 fuzz:

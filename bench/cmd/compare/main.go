@@ -1,12 +1,204 @@
+// Command compare runs Karpenter's scheduler (sigs.k8s.io/karpenter, imported
+// as a module) and Tailor's core solver on the same generated workloads and
+// the same instance catalog, each in its own child process, and prints a
+// comparison table.
+//
+//	go run ./cmd/compare                      # default set of runs
+//	go run ./cmd/compare -runs resources:1000,mixed:1000
 package main
 
 import (
-	_ "github.com/tailor-sh/tailor/cloudprovider/catalog"
-	_ "github.com/tailor-sh/tailor/core/scheduling"
-	_ "sigs.k8s.io/karpenter/pkg/controllers/provisioning/scheduling"
-	_ "sigs.k8s.io/karpenter/pkg/controllers/state"
-	_ "sigs.k8s.io/karpenter/pkg/cloudprovider/fake"
-	_ "sigs.k8s.io/controller-runtime/pkg/client/fake"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	tailorcp "github.com/tailor-sh/tailor/cloudprovider"
+	"github.com/tailor-sh/tailor/cloudprovider/catalog"
 )
 
-func main() {}
+// result is what a child process reports on stdout as JSON.
+type result struct {
+	Scheduler     string  `json:"scheduler"`
+	Workload      string  `json:"workload"`
+	Pods          int     `json:"pods"`
+	Scheduled     int     `json:"scheduled"`
+	Unschedulable int     `json:"unschedulable"`
+	Nodes         int     `json:"nodes"`
+	PricePerHour  float64 `json:"pricePerHour"`
+	LowerBound    float64 `json:"lowerBound,omitempty"`
+	BoundError    string  `json:"boundError,omitempty"`
+	SolveSeconds  float64 `json:"solveSeconds"`
+	SetupSeconds  float64 `json:"setupSeconds"`
+	AllocMB       float64 `json:"allocMB"`
+	PeakRSSMB     float64 `json:"peakRSSMB"`
+	BaseRSSMB     float64 `json:"baseRSSMB"`
+	Note          string  `json:"note,omitempty"`
+}
+
+func main() {
+	child := flag.String("child", "", "internal: run one scheduler (tailor, karpenter, bound) in this process")
+	workload := flag.String("workload", "resources", "internal: workload for -child (resources or mixed)")
+	n := flag.Int("n", 1000, "internal: number of pods for -child")
+	seed := flag.Uint64("seed", 7, "workload seed")
+	workers := flag.Int("karpenter-workers", 5, "Karpenter NumConcurrentReconciles (its benchmark uses 5)")
+	runs := flag.String("runs", "resources:1000,resources:5000,mixed:1000,mixed:5000", "comma-separated workload:pods to run")
+	skipKarpenterAbove := flag.Int("karpenter-max", 1<<30, "skip Karpenter for runs with more pods than this")
+	jsonOut := flag.String("json", "", "also write the raw results to this file")
+	flag.IntVar(&maxCPU, "catalog-max-cpu", 0, "drop instance types with more vCPUs than this from the catalog, for both schedulers (0: keep all)")
+	flag.Parse()
+
+	if *child != "" {
+		pods := generate(*workload, *n, *seed, *child == "karpenter")
+		var r result
+		switch *child {
+		case "tailor":
+			r = runTailor(pods, false)
+		case "bound":
+			r = runTailor(pods, true)
+		case "karpenter":
+			r = runKarpenter(pods, *workers)
+		default:
+			fatalf("unknown -child %q", *child)
+		}
+		r.Scheduler, r.Workload, r.Pods = *child, *workload, len(pods)
+		r.PeakRSSMB = vmHWM()
+		if err := json.NewEncoder(os.Stdout).Encode(r); err != nil {
+			fatalf("%v", err)
+		}
+		return
+	}
+
+	self, err := os.Executable()
+	if err != nil {
+		fatalf("%v", err)
+	}
+	var all []result
+	tw := tabwriter.NewWriter(os.Stdout, 0, 8, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintf(os.Stderr, "catalog aws-us-west-2 (%d types, max cpu %d), seed %d, karpenter workers %d, GOMAXPROCS default\n", len(loadCatalog()), maxCPU, *seed, *workers)
+	for _, spec := range strings.Split(*runs, ",") {
+		wl, ns, ok := strings.Cut(strings.TrimSpace(spec), ":")
+		count, err := strconv.Atoi(ns)
+		if !ok || err != nil || (wl != "resources" && wl != "mixed") {
+			fatalf("bad run %q, want resources:N or mixed:N", spec)
+		}
+		bound := runChild(self, "bound", wl, count, *seed, *workers)
+		rows := []result{runChild(self, "tailor", wl, count, *seed, *workers)}
+		if count <= *skipKarpenterAbove {
+			rows = append(rows, runChild(self, "karpenter", wl, count, *seed, *workers))
+		}
+		for _, r := range rows {
+			r.LowerBound, r.BoundError = bound.LowerBound, bound.BoundError
+			all = append(all, r)
+		}
+		all = append(all, bound)
+	}
+	fmt.Fprintln(tw, "workload\tscheduler\tpods\tsolve s\tpods/s\tnodes\t$/hour\t÷ bound\tunsched\tpeak RSS MB\talloc MB\t")
+	for _, r := range all {
+		if r.Scheduler == "bound" {
+			fmt.Fprintf(tw, "%s\t(tailor LP bound)\t%d\t%.2f\t\t\t%.3f\t1.000\t\t%.0f\t%.0f\t\n", r.Workload, r.Pods, r.SolveSeconds, r.LowerBound, r.PeakRSSMB, r.AllocMB)
+			continue
+		}
+		ratio := "n/a"
+		if r.LowerBound > 0 {
+			ratio = fmt.Sprintf("%.3f", r.PricePerHour/r.LowerBound)
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%.2f\t%.0f\t%d\t%.3f\t%s\t%d\t%.0f\t%.0f\t\n", r.Workload, r.Scheduler, r.Pods, r.SolveSeconds,
+			float64(r.Pods)/r.SolveSeconds, r.Nodes, r.PricePerHour, ratio, r.Unschedulable, r.PeakRSSMB, r.AllocMB)
+	}
+	tw.Flush()
+	for _, r := range all {
+		if r.Note != "" || r.BoundError != "" {
+			fmt.Printf("note %s/%s/%d: %s %s\n", r.Workload, r.Scheduler, r.Pods, r.Note, r.BoundError)
+		}
+	}
+	if *jsonOut != "" {
+		data, _ := json.MarshalIndent(all, "", "  ")
+		if err := os.WriteFile(*jsonOut, data, 0o644); err != nil {
+			fatalf("%v", err)
+		}
+	}
+}
+
+func runChild(self, which, wl string, n int, seed uint64, workers int) result {
+	start := time.Now()
+	cmd := exec.Command(self, "-child", which, "-workload", wl, "-n", strconv.Itoa(n),
+		"-seed", strconv.FormatUint(seed, 10), "-karpenter-workers", strconv.Itoa(workers), "-catalog-max-cpu", strconv.Itoa(maxCPU))
+	cmd.Stderr = os.Stderr
+	out, err := cmd.Output()
+	if err != nil {
+		fatalf("child %s %s:%d: %v", which, wl, n, err)
+	}
+	var r result
+	if err := json.Unmarshal(out, &r); err != nil {
+		fatalf("child %s %s:%d: bad output %q: %v", which, wl, n, out, err)
+	}
+	fmt.Fprintf(os.Stderr, "%-9s %-9s %6d pods: solve %.2fs, %d nodes, $%.3f/h, %d unschedulable, peak RSS %.0f MB (child wall %.1fs)\n",
+		which, wl, n, r.SolveSeconds, r.Nodes, r.PricePerHour, r.Unschedulable, r.PeakRSSMB, time.Since(start).Seconds())
+	return r
+}
+
+var maxCPU int
+
+// loadCatalog is the built-in aws-us-west-2 catalog, less the types above
+// -catalog-max-cpu. Both schedulers get exactly this list.
+func loadCatalog() []*tailorcp.InstanceType {
+	cat, err := catalog.Builtin("aws-us-west-2")
+	if err != nil {
+		fatalf("%v", err)
+	}
+	var out []*tailorcp.InstanceType
+	for _, it := range cat.InstanceTypes {
+		if maxCPU > 0 && it.Capacity.Cpu().Value() > int64(maxCPU) {
+			continue
+		}
+		out = append(out, it)
+	}
+	return out
+}
+
+// vmHWM is the process's peak resident set size in MB, from /proc/self/status.
+func vmHWM() float64 {
+	data, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if rest, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			f := strings.Fields(rest)
+			if len(f) > 0 {
+				kb, _ := strconv.ParseFloat(f[0], 64)
+				return kb / 1024
+			}
+		}
+	}
+	return 0
+}
+
+// vmRSS is the current resident set size in MB.
+func vmRSS() float64 {
+	data, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if rest, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			f := strings.Fields(rest)
+			if len(f) > 0 {
+				kb, _ := strconv.ParseFloat(f[0], 64)
+				return kb / 1024
+			}
+		}
+	}
+	return 0
+}
+
+func fatalf(format string, args ...any) {
+	fmt.Fprintf(os.Stderr, "compare: "+format+"\n", args...)
+	os.Exit(1)
+}
