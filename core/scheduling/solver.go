@@ -119,7 +119,7 @@ func (s *solver) assign(classes []*pending) []*group {
 		}
 		var reasons []string
 		assigned := false
-		for _, p := range s.pools {
+		for _, p := range s.poolsFor(c) {
 			reqs, reason := s.fit(c, p)
 			if reqs == nil {
 				reasons = append(reasons, reason)
@@ -239,6 +239,28 @@ func undominated(types []*groupType) []*groupType {
 func (t *groupType) dominates(o *groupType) bool {
 	_, ok := t.free.fits(o.free)
 	return ok
+}
+
+// poolsFor orders the pools for a class: by weight, and among pools of the
+// same weight, those whose PreferNoSchedule taints the pods tolerate first,
+// since kube-scheduler too prefers nodes without such taints.
+func (s *solver) poolsFor(c *pending) []*pool {
+	out := slices.Clone(s.pools)
+	avoided := func(p *pool) int {
+		for _, taint := range p.taints {
+			if taint.Effect == corev1.TaintEffectPreferNoSchedule && !tolerates(c.tolerations, []corev1.Taint{{Key: taint.Key, Value: taint.Value, Effect: corev1.TaintEffectNoSchedule}}) {
+				return 1
+			}
+		}
+		return 0
+	}
+	slices.SortStableFunc(out, func(a, b *pool) int {
+		if a.weight != b.weight {
+			return cmp.Compare(b.weight, a.weight)
+		}
+		return cmp.Compare(avoided(a), avoided(b))
+	})
+	return out
 }
 
 // fit returns the requirements a node of pool p must meet to hold pods of

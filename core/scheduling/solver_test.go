@@ -517,3 +517,29 @@ func TestVolumesPinPodsToTheirTopology(t *testing.T) {
 		})
 	}
 }
+
+func TestPreferNoScheduleTaintsAreAvoidedAmongEqualPools(t *testing.T) {
+	preferAvoid := nodePool(t, "a-soft-tainted", func(np *v1.NodePool) {
+		np.Spec.Template.Spec.Taints = []corev1.Taint{{Key: "batch", Value: "true", Effect: corev1.TaintEffectPreferNoSchedule}}
+	})
+	plain := nodePool(t, "b-plain")
+	in := Input{Pods: pods(2, "web", "1", "1Gi"), NodePools: []*NodePool{preferAvoid, plain}}
+	r := Solve(in)
+	checkValid(t, in, r)
+	if len(r.NodeClaims) == 0 || r.NodeClaims[0].NodePool != "b-plain" {
+		t.Fatalf("pods went to %v; the pool without the PreferNoSchedule taint should be preferred", r.NodeClaims)
+	}
+	in = Input{Pods: pods(2, "batch", "1", "1Gi", func(p *corev1.Pod) {
+		p.Spec.Tolerations = []corev1.Toleration{{Key: "batch", Operator: corev1.TolerationOpExists}}
+	}), NodePools: []*NodePool{preferAvoid, plain}}
+	r = Solve(in)
+	if len(r.NodeClaims) == 0 || r.NodeClaims[0].NodePool != "a-soft-tainted" {
+		t.Fatalf("tolerating pods should keep the name order, got %v", r.NodeClaims[0].NodePool)
+	}
+	only := Input{Pods: pods(1, "lone", "1", "1Gi"), NodePools: []*NodePool{nodePool(t, "soft", func(np *v1.NodePool) {
+		np.Spec.Template.Spec.Taints = []corev1.Taint{{Key: "batch", Effect: corev1.TaintEffectPreferNoSchedule}}
+	})}}
+	if r := Solve(only); len(r.NodeClaims) != 1 {
+		t.Fatalf("a PreferNoSchedule taint must never block: %+v", r.Unschedulable)
+	}
+}
