@@ -31,6 +31,10 @@ import (
 // holds every one of their pods, and gives at least as much of every
 // resource per dollar) are dropped first: the optimum never needs them, and
 // the program stays small enough for a dense simplex.
+// maxBoundEntries caps the dense program's size: beyond it gonum's simplex
+// takes minutes.
+const maxBoundEntries = 1_500_000
+
 // shape is the pods of one class that went to new nodes.
 type shape struct {
 	requests vec
@@ -173,6 +177,10 @@ func lowerBound(d *dims, pools []*pool, classes []*pending) (bound float64, prob
 	xAt := len(pairs)
 	slackAt := xAt + len(columns)
 	cols := slackAt + capacityRows + len(pairs)
+	if rows*cols > maxBoundEntries {
+		return 0, fmt.Sprintf("skipped: the bound's linear program would have %d×%d entries (%d pod shapes, %d kinds of node), more than this dense solver handles in reasonable time",
+			rows, cols, len(shapes), len(columns))
+	}
 	A := mat.NewDense(rows, cols, nil)
 	b := make([]float64, rows)
 	c := make([]float64, cols)
