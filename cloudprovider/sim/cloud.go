@@ -9,6 +9,7 @@ import (
 
 	"github.com/go-logr/logr"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -224,21 +225,8 @@ func (c *Cloud) updateClassStatus(ctx context.Context, class *simv1.SimNodeClass
 		condition.Message = fmt.Sprintf("%d instance types in %d zones", len(its), len(zones))
 	}
 	apimeta.SetStatusCondition(&class.Status.Conditions, condition)
-	if statusEqual(before, &class.Status) {
+	if equality.Semantic.DeepEqual(before, &class.Status) {
 		return nil
 	}
 	return c.Provider.client.Status().Update(ctx, class)
-}
-
-func statusEqual(a, b *simv1.SimNodeClassStatus) bool {
-	if a.InstanceTypes != b.InstanceTypes || !slices.Equal(a.Zones, b.Zones) || len(a.Conditions) != len(b.Conditions) {
-		return false
-	}
-	for i := range a.Conditions {
-		x, y := a.Conditions[i], b.Conditions[i]
-		if x.Type != y.Type || x.Status != y.Status || x.Reason != y.Reason || x.Message != y.Message || x.ObservedGeneration != y.ObservedGeneration {
-			return false
-		}
-	}
-	return true
 }

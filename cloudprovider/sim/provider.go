@@ -357,15 +357,21 @@ func (p *Provider) getInstance(ctx context.Context, id string) (*simv1.SimInstan
 	if err != nil {
 		return nil, err
 	}
+	return p.instanceNamed(ctx, name)
+}
+
+// instanceNamed returns the running or pending instance with the given ID,
+// or a NodeClaimNotFoundError.
+func (p *Provider) instanceNamed(ctx context.Context, name string) (*simv1.SimInstance, error) {
 	instance := &simv1.SimInstance{}
 	if err := p.client.Get(ctx, types.NamespacedName{Name: name}, instance); err != nil {
 		if apierrors.IsNotFound(err) {
-			return nil, &cloudprovider.NodeClaimNotFoundError{ID: id}
+			return nil, &cloudprovider.NodeClaimNotFoundError{ID: name}
 		}
 		return nil, fmt.Errorf("get instance %s: %w", name, err)
 	}
 	if instance.Status.State == simv1.StateShuttingDown {
-		return nil, &cloudprovider.NodeClaimNotFoundError{ID: id, Err: fmt.Errorf("instance is shutting down")}
+		return nil, &cloudprovider.NodeClaimNotFoundError{ID: name, Err: fmt.Errorf("instance is shutting down")}
 	}
 	return instance, nil
 }
@@ -373,13 +379,14 @@ func (p *Provider) getInstance(ctx context.Context, id string) (*simv1.SimInstan
 // Delete terminates the NodeClaim's instance. It returns a
 // NodeClaimNotFoundError once the instance is gone or going.
 func (p *Provider) Delete(ctx context.Context, nodeClaim *v1.NodeClaim) error {
-	id := nodeClaim.Status.ProviderID
-	if id == "" {
-		// Launched but not yet recorded (a crash between the two): find it
-		// by the NodeClaim's identity.
-		id = providerIDPrefix + "unknown/" + instanceID(nodeClaim)
+	name := instanceID(nodeClaim) // also finds one launched but not yet recorded
+	if id := nodeClaim.Status.ProviderID; id != "" {
+		var err error
+		if name, err = parseProviderID(id); err != nil {
+			return err
+		}
 	}
-	instance, err := p.getInstance(ctx, id)
+	instance, err := p.instanceNamed(ctx, name)
 	if err != nil {
 		return err
 	}

@@ -8,6 +8,7 @@ import (
 	"gonum.org/v1/gonum/optimize/convex/lp"
 
 	v1 "github.com/tailor-sh/tailor/api/v1"
+	"github.com/tailor-sh/tailor/cloudprovider"
 )
 
 // lowerBound computes a lower bound on the hourly price of any set of new
@@ -71,7 +72,7 @@ func lowerBound(d *dims, pools []*pool, classes []*pending) (bound float64, prob
 					if _, ok := t.free.fits(s.requests); !ok {
 						continue
 					}
-					if servesClass(p, t, o.Zone, o.CapacityType, s.class) {
+					if servesClass(p, t, o, s.class) {
 						serves[i/64] |= 1 << (i % 64)
 					}
 				}
@@ -301,9 +302,9 @@ func solveLP(c []float64, A *mat.Dense, b []float64, basic []int) (opt float64, 
 	return opt, ""
 }
 
-// servesClass reports whether a node of type t in pool p, bought at the
-// given offering, can hold pods of class c.
-func servesClass(p *pool, t *poolType, zone, capacityType string, c *pending) bool {
+// servesClass reports whether a node of type t in pool p, bought at offering
+// o, can hold pods of class c.
+func servesClass(p *pool, t *poolType, o cloudprovider.Offering, c *pending) bool {
 	if c.err != nil || !tolerates(c.tolerations, p.taints) {
 		return false
 	}
@@ -312,16 +313,9 @@ func servesClass(p *pool, t *poolType, zone, capacityType string, c *pending) bo
 			continue
 		}
 		reqs := p.reqs.Merge(term)
-		if t.it.Compatible(reqs) != nil {
-			continue
+		if t.it.Compatible(reqs) == nil && len(cloudprovider.Offerings{o}.Compatible(reqs)) == 1 {
+			return true
 		}
-		if z := reqs.Get("topology.kubernetes.io/zone"); z != nil && !z.Allows(zone) {
-			continue
-		}
-		if ct := reqs.Get(v1.LabelCapacityType); ct != nil && !ct.Allows(capacityType) {
-			continue
-		}
-		return true
 	}
 	return false
 }

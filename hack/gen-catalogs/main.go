@@ -13,6 +13,7 @@ import (
 	"flag"
 	"fmt"
 	"hash/fnv"
+	"maps"
 	"math"
 	"os"
 	"path/filepath"
@@ -223,13 +224,7 @@ func awsCatalog(dataDir string) (*catalog.File, error) {
 				onDemand[o.Zone] = o.Price
 			}
 		}
-		zones := slices.Sorted(func(yield func(string) bool) {
-			for z := range onDemand {
-				if !yield(z) {
-					return
-				}
-			}
-		})
+		zones := slices.Sorted(maps.Keys(onDemand))
 		for _, zone := range zones {
 			yes := true
 			it.Offerings = append(it.Offerings,
@@ -321,7 +316,7 @@ func gceCatalog(dataDir string) (*catalog.File, error) {
 		Region:   region,
 		Overhead: "gke",
 	}
-	for _, name := range slices.Sorted(mapKeys(r.OnDemand)) {
+	for _, name := range slices.Sorted(maps.Keys(r.OnDemand)) {
 		it, ok := gceInstanceType(name)
 		if !ok {
 			continue
@@ -386,14 +381,4 @@ func gceInstanceType(name string) (catalog.InstanceType, bool) {
 		acc.apply(&it)
 	}
 	return it, true
-}
-
-func mapKeys[V any](m map[string]V) func(func(string) bool) {
-	return func(yield func(string) bool) {
-		for k := range m {
-			if !yield(k) {
-				return
-			}
-		}
-	}
 }

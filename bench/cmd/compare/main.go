@@ -162,34 +162,21 @@ func loadCatalog() []*tailorcp.InstanceType {
 	return out
 }
 
-// vmHWM is the process's peak resident set size in MB, from /proc/self/status.
-func vmHWM() float64 {
-	data, err := os.ReadFile("/proc/self/status")
-	if err != nil {
-		return 0
-	}
-	for _, line := range strings.Split(string(data), "\n") {
-		if rest, ok := strings.CutPrefix(line, "VmHWM:"); ok {
-			f := strings.Fields(rest)
-			if len(f) > 0 {
-				kb, _ := strconv.ParseFloat(f[0], 64)
-				return kb / 1024
-			}
-		}
-	}
-	return 0
-}
+// vmHWM is the process's peak resident set size in MB.
+func vmHWM() float64 { return procStatusMB("VmHWM:") }
 
 // vmRSS is the current resident set size in MB.
-func vmRSS() float64 {
+func vmRSS() float64 { return procStatusMB("VmRSS:") }
+
+// procStatusMB reads a kB field of /proc/self/status in MB; 0 if absent.
+func procStatusMB(field string) float64 {
 	data, err := os.ReadFile("/proc/self/status")
 	if err != nil {
 		return 0
 	}
 	for _, line := range strings.Split(string(data), "\n") {
-		if rest, ok := strings.CutPrefix(line, "VmRSS:"); ok {
-			f := strings.Fields(rest)
-			if len(f) > 0 {
+		if rest, ok := strings.CutPrefix(line, field); ok {
+			if f := strings.Fields(rest); len(f) > 0 {
 				kb, _ := strconv.ParseFloat(f[0], 64)
 				return kb / 1024
 			}
