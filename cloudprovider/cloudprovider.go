@@ -9,8 +9,10 @@ package cloudprovider
 
 import (
 	"context"
+	"fmt"
 
 	v1 "github.com/tailor-sh/tailor/api/v1"
+	"github.com/tailor-sh/tailor/core/requirements"
 )
 
 // CloudProvider launches, finds and terminates instances for NodeClaims and
@@ -57,3 +59,16 @@ type CloudProvider interface {
 // DriftReason says why an instance no longer matches its node class, for
 // example "ImageChanged". Empty means not drifted.
 type DriftReason string
+
+// NodeClaimRequirements returns the NodeClaim's requirements as a set.
+func NodeClaimRequirements(nodeClaim *v1.NodeClaim) (requirements.Requirements, error) {
+	reqs := requirements.Requirements{}
+	for _, r := range nodeClaim.Spec.Requirements {
+		req, err := requirements.New(r.Key, requirements.Operator(r.Operator), r.Values...)
+		if err != nil {
+			return nil, fmt.Errorf("NodeClaim %s: %w", nodeClaim.Name, err)
+		}
+		reqs.Add(req)
+	}
+	return reqs, nil
+}

@@ -6,22 +6,37 @@
 package operator
 
 import (
+	"context"
+	"errors"
 	"fmt"
+	"net/http"
 	"time"
 
 	"k8s.io/client-go/rest"
+	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/config"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	tailorscheme "github.com/tailor-sh/tailor/api/scheme"
 	"github.com/tailor-sh/tailor/cloudprovider"
+	"github.com/tailor-sh/tailor/cloudprovider/metered"
 	"github.com/tailor-sh/tailor/cloudprovider/sim"
+	"github.com/tailor-sh/tailor/controllers/events"
+	"github.com/tailor-sh/tailor/controllers/nodeclaim/garbagecollection"
+	"github.com/tailor-sh/tailor/controllers/nodeclaim/lifecycle"
+	nodepoolstatus "github.com/tailor-sh/tailor/controllers/nodepool/status"
+	"github.com/tailor-sh/tailor/controllers/provisioning"
+	"github.com/tailor-sh/tailor/controllers/state"
 )
 
 // Options configure the controller process.
 type Options struct {
+	// ClusterName tags the instances Tailor launches, so that several
+	// clusters can share a cloud account.
+	ClusterName string
 	// CloudProvider names the cloud: "sim" is the only one so far.
 	CloudProvider string
 	// MetricsBindAddress serves /metrics; "0" turns it off.
@@ -34,14 +49,27 @@ type Options struct {
 	// KubeClientQPS and KubeClientBurst limit requests to the API server.
 	KubeClientQPS   float32
 	KubeClientBurst int
+	// BatchIdle and BatchMax are the provisioner's batch windows.
+	BatchIdle, BatchMax time.Duration
+	// LaunchTimeout and RegistrationTimeout bound how long a NodeClaim may
+	// take to launch and to join.
+	LaunchTimeout, RegistrationTimeout time.Duration
+	// GarbageCollectionInterval is how often leaked instances are looked
+	// for.
+	GarbageCollectionInterval time.Duration
 	// SimTick is how often the simulated cloud acts; zero means a second.
 	SimTick time.Duration
+	// SkipControllerNameValidation lets one process build several
+	// operators in turn (tests that restart the controller do).
+	SkipControllerNameValidation bool
 }
 
 // Operator is a configured controller process, ready to Start.
 type Operator struct {
 	manager.Manager
 	CloudProvider cloudprovider.CloudProvider
+	Cluster       *state.Cluster
+	Provisioner   *provisioning.Provisioner
 }
 
 // New builds the manager and registers the cloud provider's runnables and
@@ -50,6 +78,9 @@ func New(cfg *rest.Config, opts Options) (*Operator, error) {
 	cfg = rest.CopyConfig(cfg)
 	if opts.KubeClientQPS > 0 {
 		cfg.QPS, cfg.Burst = opts.KubeClientQPS, opts.KubeClientBurst
+	}
+	if opts.ClusterName == "" {
+		opts.ClusterName = "tailor"
 	}
 	scheme, err := tailorscheme.New()
 	if err != nil {
@@ -62,26 +93,55 @@ func New(cfg *rest.Config, opts Options) (*Operator, error) {
 		LeaderElection:          opts.LeaderElection,
 		LeaderElectionID:        "tailor-controller.tailor.sh",
 		LeaderElectionNamespace: opts.LeaderElectionNamespace,
+		Controller:              config.Controller{SkipNameValidation: ptr.To(opts.SkipControllerNameValidation)},
 	})
 	if err != nil {
 		return nil, fmt.Errorf("create manager: %w", err)
 	}
-	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
-		return nil, err
-	}
-	if err := mgr.AddReadyzCheck("readyz", healthz.Ping); err != nil {
-		return nil, err
-	}
 	op := &Operator{Manager: mgr}
+	unavailable := cloudprovider.NewUnavailableOfferings(0, nil)
 	switch opts.CloudProvider {
 	case "", sim.ProviderName:
-		provider := sim.New(mgr.GetClient(), sim.Options{})
+		provider := sim.New(mgr.GetClient(), sim.Options{ClusterName: opts.ClusterName, Unavailable: unavailable})
 		if err := mgr.Add(&sim.Cloud{Provider: provider, Tick: opts.SimTick}); err != nil {
 			return nil, err
 		}
-		op.CloudProvider = provider
+		op.CloudProvider = metered.New(provider)
 	default:
 		return nil, fmt.Errorf("unknown cloud provider %q (available: %s)", opts.CloudProvider, sim.ProviderName)
+	}
+
+	if op.Cluster, err = state.New(context.Background(), mgr.GetCache()); err != nil {
+		return nil, err
+	}
+	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
+		return nil, err
+	}
+	if err := mgr.AddReadyzCheck("cluster-state", func(req *http.Request) error {
+		if !op.Cluster.Synced(req.Context()) {
+			return errors.New("the informer caches have not synced")
+		}
+		return nil
+	}); err != nil {
+		return nil, err
+	}
+	recorder := events.NewRecorder(mgr.GetEventRecorder("tailor"))
+	op.Provisioner = provisioning.New(mgr.GetClient(), mgr.GetCache(), op.Cluster, op.CloudProvider, recorder,
+		provisioning.Options{BatchIdle: opts.BatchIdle, BatchMax: opts.BatchMax})
+	if err := mgr.Add(op.Provisioner); err != nil {
+		return nil, err
+	}
+	if err := lifecycle.New(mgr.GetClient(), op.CloudProvider, unavailable, recorder, lifecycle.Options{
+		LaunchTimeout: opts.LaunchTimeout, RegistrationTimeout: opts.RegistrationTimeout,
+	}).SetupWithManager(mgr); err != nil {
+		return nil, fmt.Errorf("set up the NodeClaim lifecycle controller: %w", err)
+	}
+	if err := nodepoolstatus.New(mgr.GetClient(), op.CloudProvider).SetupWithManager(mgr); err != nil {
+		return nil, fmt.Errorf("set up the NodePool status controller: %w", err)
+	}
+	if err := mgr.Add(garbagecollection.New(mgr.GetClient(), op.CloudProvider, recorder,
+		garbagecollection.Options{Interval: opts.GarbageCollectionInterval})); err != nil {
+		return nil, err
 	}
 	return op, nil
 }

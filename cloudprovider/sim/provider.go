@@ -30,7 +30,6 @@ import (
 	simv1 "github.com/tailor-sh/tailor/api/sim/v1"
 	v1 "github.com/tailor-sh/tailor/api/v1"
 	"github.com/tailor-sh/tailor/cloudprovider"
-	"github.com/tailor-sh/tailor/core/requirements"
 )
 
 // ProviderName is what Name returns.
@@ -43,6 +42,10 @@ const providerIDPrefix = "sim:///"
 // LabelNodeClaim on a SimInstance names its NodeClaim.
 const LabelNodeClaim = simv1.Group + "/nodeclaim"
 
+// LabelCluster on a SimInstance names the cluster whose Tailor launched it,
+// as a tag does on a real cloud's instance.
+const LabelCluster = simv1.Group + "/cluster"
+
 // Options tune the provider.
 type Options struct {
 	// Seed makes the injected faults and latencies repeatable. Zero means
@@ -50,13 +53,20 @@ type Options struct {
 	Seed uint64
 	// Clock defaults to the real clock.
 	Clock clock.WithTicker
+	// ClusterName tags every instance; List returns only this cluster's.
+	ClusterName string
+	// Unavailable are offerings that recently ran out of capacity; the
+	// provider reports them unavailable and does not launch them.
+	Unavailable *cloudprovider.UnavailableOfferings
 }
 
 // Provider is the simulated cloud's CloudProvider.
 type Provider struct {
-	client   client.Client
-	clock    clock.WithTicker
-	catalogs *catalogLoader
+	client      client.Client
+	clock       clock.WithTicker
+	catalogs    *catalogLoader
+	unavailable *cloudprovider.UnavailableOfferings
+	clusterName string
 
 	mu  sync.Mutex
 	rng *rand.Rand
@@ -75,10 +85,12 @@ func New(c client.Client, opts Options) *Provider {
 		seed = rand.Uint64()
 	}
 	return &Provider{
-		client:   c,
-		clock:    opts.Clock,
-		catalogs: newCatalogLoader(c),
-		rng:      rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)),
+		client:      c,
+		clock:       opts.Clock,
+		catalogs:    newCatalogLoader(c),
+		unavailable: opts.Unavailable,
+		clusterName: opts.ClusterName,
+		rng:         rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)),
 	}
 }
 
@@ -148,7 +160,12 @@ func (p *Provider) GetInstanceTypes(ctx context.Context, nodePool *v1.NodePool) 
 	if err != nil {
 		return nil, err
 	}
-	return p.catalogs.instanceTypes(ctx, class)
+	its, err := p.catalogs.instanceTypes(ctx, class)
+	if err != nil {
+		return nil, err
+	}
+	p.unavailable.Apply(its)
+	return its, nil
 }
 
 // instanceID derives the instance ID from the NodeClaim's identity, so that a
@@ -215,7 +232,7 @@ func (p *Provider) Create(ctx context.Context, nodeClaim *v1.NodeClaim) (*v1.Nod
 // choose picks the cheapest offering of a compatible instance type that fits
 // the NodeClaim's requests, as a real cloud's lowest-price allocation does.
 func (p *Provider) choose(class *simv1.SimNodeClass, nodeClaim *v1.NodeClaim, its []*cloudprovider.InstanceType) (*cloudprovider.InstanceType, cloudprovider.Offering, error) {
-	reqs, err := claimRequirements(nodeClaim)
+	reqs, err := cloudprovider.NodeClaimRequirements(nodeClaim)
 	if err != nil {
 		return nil, cloudprovider.Offering{}, err
 	}
@@ -234,6 +251,9 @@ func (p *Provider) choose(class *simv1.SimNodeClass, nodeClaim *v1.NodeClaim, it
 		}
 		for _, o := range it.Offerings.Compatible(reqs).Available() {
 			compatible++
+			if p.unavailable.IsUnavailable(cloudprovider.OfferingKey{InstanceType: it.Name, Zone: o.Zone, CapacityType: o.CapacityType}) {
+				continue
+			}
 			if noCapacity(class, it.Name, o) {
 				full = append(full, cloudprovider.OfferingKey{InstanceType: it.Name, Zone: o.Zone, CapacityType: o.CapacityType})
 				continue
@@ -256,18 +276,6 @@ func (p *Provider) choose(class *simv1.SimNodeClass, nodeClaim *v1.NodeClaim, it
 		}
 	}
 	return best, bestOffering, nil
-}
-
-func claimRequirements(nodeClaim *v1.NodeClaim) (requirements.Requirements, error) {
-	reqs := requirements.Requirements{}
-	for _, r := range nodeClaim.Spec.Requirements {
-		req, err := requirements.New(r.Key, requirements.Operator(r.Operator), r.Values...)
-		if err != nil {
-			return nil, fmt.Errorf("NodeClaim %s: %w", nodeClaim.Name, err)
-		}
-		reqs.Add(req)
-	}
-	return reqs, nil
 }
 
 func noCapacity(class *simv1.SimNodeClass, instanceType string, o cloudprovider.Offering) bool {
@@ -295,7 +303,7 @@ func (p *Provider) newInstance(id string, class *simv1.SimNodeClass, nodeClaim *
 	return &simv1.SimInstance{
 		ObjectMeta: metav1.ObjectMeta{
 			Name:   id,
-			Labels: map[string]string{LabelNodeClaim: nodeClaim.Name},
+			Labels: map[string]string{LabelNodeClaim: nodeClaim.Name, LabelCluster: p.clusterName},
 		},
 		Spec: simv1.SimInstanceSpec{
 			NodeClaim:     nodeClaim.Name,
@@ -414,7 +422,7 @@ func (p *Provider) Get(ctx context.Context, providerID string) (*v1.NodeClaim, e
 // List returns every pending or running instance as a NodeClaim.
 func (p *Provider) List(ctx context.Context) ([]*v1.NodeClaim, error) {
 	list := &simv1.SimInstanceList{}
-	if err := p.client.List(ctx, list); err != nil {
+	if err := p.client.List(ctx, list, client.MatchingLabels{LabelCluster: p.clusterName}); err != nil {
 		return nil, fmt.Errorf("list instances: %w", err)
 	}
 	out := make([]*v1.NodeClaim, 0, len(list.Items))

@@ -1,0 +1,27 @@
+package v1
+
+import (
+	"encoding/json"
+	"hash/fnv"
+	"strconv"
+)
+
+// TemplateHash identifies the parts of the pool's template that a node cannot
+// change once launched: labels, annotations, taints, startup taints, node
+// class, expireAfter and terminationGracePeriod. A NodeClaim records it in
+// AnnotationNodePoolHash; a NodeClaim whose hash differs from its pool's has
+// drifted. Requirements are left out: a node that still satisfies changed
+// requirements has not drifted.
+func (np *NodePool) TemplateHash() string {
+	t := np.Spec.Template
+	data, _ := json.Marshal(struct {
+		Labels, Annotations map[string]string
+		Spec                NodeClaimTemplateSpec
+	}{t.ObjectMeta.Labels, t.ObjectMeta.Annotations, NodeClaimTemplateSpec{
+		Taints: t.Spec.Taints, StartupTaints: t.Spec.StartupTaints, NodeClassRef: t.Spec.NodeClassRef,
+		TerminationGracePeriod: t.Spec.TerminationGracePeriod, ExpireAfter: t.Spec.ExpireAfter,
+	}})
+	h := fnv.New64a()
+	_, _ = h.Write(data)
+	return strconv.FormatUint(h.Sum64(), 36)
+}

@@ -1,0 +1,166 @@
+// Package status keeps each NodePool's status true to what it holds: the
+// capacity and number of its nodes, whether its node class can launch
+// (NodeClassReady) and whether it is Ready. It also exports the pool's
+// usage, limits, cost and NodeClaims by phase as metrics.
+package status
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
+	apimeta "k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	v1 "github.com/tailor-sh/tailor/api/v1"
+	"github.com/tailor-sh/tailor/cloudprovider"
+	"github.com/tailor-sh/tailor/metrics"
+)
+
+// resync is how often a pool is looked at without any event, to notice its
+// node class changing.
+const resync = 30 * time.Second
+
+// Controller reconciles NodePool status.
+type Controller struct {
+	client   client.Client
+	provider cloudprovider.CloudProvider
+}
+
+// New returns the controller.
+func New(c client.Client, provider cloudprovider.CloudProvider) *Controller {
+	return &Controller{client: c, provider: provider}
+}
+
+// SetupWithManager registers the controller; it watches NodePools and their
+// NodeClaims.
+func (c *Controller) SetupWithManager(mgr ctrl.Manager) error {
+	return ctrl.NewControllerManagedBy(mgr).
+		Named("nodepool.status").
+		For(&v1.NodePool{}).
+		Watches(&v1.NodeClaim{}, handler.EnqueueRequestsFromMapFunc(func(_ context.Context, o client.Object) []reconcile.Request {
+			if pool := o.GetLabels()[v1.LabelNodePool]; pool != "" {
+				return []reconcile.Request{{NamespacedName: types.NamespacedName{Name: pool}}}
+			}
+			return nil
+		})).
+		Complete(c)
+}
+
+// Phase names a NodeClaim's place in its lifecycle, for the NodeClaims metric.
+func Phase(nc *v1.NodeClaim) string {
+	switch {
+	case nc.DeletionTimestamp != nil:
+		return "Terminating"
+	case apimeta.IsStatusConditionTrue(nc.Status.Conditions, v1.ConditionReady):
+		return "Ready"
+	case apimeta.IsStatusConditionTrue(nc.Status.Conditions, v1.ConditionRegistered):
+		return "Registered"
+	case apimeta.IsStatusConditionTrue(nc.Status.Conditions, v1.ConditionLaunched):
+		return "Launched"
+	}
+	return "Pending"
+}
+
+var phases = []string{"Pending", "Launched", "Registered", "Ready", "Terminating"}
+
+// Reconcile updates one pool's status and metrics.
+func (c *Controller) Reconcile(ctx context.Context, req reconcile.Request) (reconcile.Result, error) {
+	pool := &v1.NodePool{}
+	if err := c.client.Get(ctx, req.NamespacedName, pool); err != nil {
+		if client.IgnoreNotFound(err) == nil {
+			forget(req.Name)
+		}
+		return reconcile.Result{}, client.IgnoreNotFound(err)
+	}
+	claims := &v1.NodeClaimList{}
+	if err := c.client.List(ctx, claims, client.MatchingLabels{v1.LabelNodePool: pool.Name}); err != nil {
+		return reconcile.Result{}, err
+	}
+	its, itsErr := c.provider.GetInstanceTypes(ctx, pool)
+
+	before := pool.Status.DeepCopy()
+	resources := corev1.ResourceList{}
+	byPhase := map[string]int{}
+	cost := 0.0
+	for i := range claims.Items {
+		nc := &claims.Items[i]
+		byPhase[Phase(nc)]++
+		for name, q := range nc.Status.Capacity {
+			sum := resources[name]
+			sum.Add(q)
+			resources[name] = sum
+		}
+		cost += Price(nc, its)
+	}
+	resources["nodes"] = *resource.NewQuantity(int64(len(claims.Items)), resource.DecimalSI)
+	pool.Status.Resources = resources
+	pool.Status.Nodes = int64(len(claims.Items))
+
+	set := func(t string, status metav1.ConditionStatus, reason, message string) {
+		apimeta.SetStatusCondition(&pool.Status.Conditions, metav1.Condition{Type: t, Status: status, Reason: reason, Message: message, ObservedGeneration: pool.Generation})
+	}
+	set(v1.ConditionValidationSucceeded, metav1.ConditionTrue, "Valid", "")
+	switch {
+	case itsErr == nil:
+		set(v1.ConditionNodeClassReady, metav1.ConditionTrue, "NodeClassReady", fmt.Sprintf("%d instance types", len(its)))
+		set(v1.ConditionReady, metav1.ConditionTrue, "Ready", "")
+	case cloudprovider.IsNodeClassNotReady(itsErr):
+		set(v1.ConditionNodeClassReady, metav1.ConditionFalse, "NodeClassNotReady", itsErr.Error())
+		set(v1.ConditionReady, metav1.ConditionFalse, "NodeClassNotReady", itsErr.Error())
+	default:
+		set(v1.ConditionNodeClassReady, metav1.ConditionUnknown, "InstanceTypesUnavailable", itsErr.Error())
+		set(v1.ConditionReady, metav1.ConditionFalse, "InstanceTypesUnavailable", itsErr.Error())
+	}
+	if !equality.Semantic.DeepEqual(before, &pool.Status) {
+		if err := c.client.Status().Update(ctx, pool); err != nil {
+			return reconcile.Result{}, client.IgnoreNotFound(err)
+		}
+	}
+
+	for _, phase := range phases {
+		metrics.NodeClaims.WithLabelValues(pool.Name, phase).Set(float64(byPhase[phase]))
+	}
+	metrics.ClusterCost.WithLabelValues(pool.Name).Set(cost)
+	for name, q := range resources {
+		metrics.NodePoolUsage.WithLabelValues(pool.Name, string(name)).Set(q.AsApproximateFloat64())
+	}
+	for name, q := range pool.Spec.Limits {
+		metrics.NodePoolLimit.WithLabelValues(pool.Name, string(name)).Set(q.AsApproximateFloat64())
+	}
+	return reconcile.Result{RequeueAfter: resync}, nil
+}
+
+// forget drops a deleted pool's metrics.
+func forget(pool string) {
+	for _, vec := range []*prometheus.GaugeVec{metrics.NodeClaims, metrics.ClusterCost, metrics.NodePoolUsage, metrics.NodePoolLimit} {
+		vec.DeletePartialMatch(map[string]string{"nodepool": pool})
+	}
+}
+
+// Price is the hourly price of a launched NodeClaim's offering among its,
+// or 0 when it is not launched or the offering is unknown.
+func Price(nc *v1.NodeClaim, its []*cloudprovider.InstanceType) float64 {
+	name := nc.Labels[corev1.LabelInstanceTypeStable]
+	zone, capacityType := nc.Labels[corev1.LabelTopologyZone], nc.Labels[v1.LabelCapacityType]
+	for _, it := range its {
+		if it.Name != name {
+			continue
+		}
+		for _, o := range it.Offerings {
+			if o.Zone == zone && o.CapacityType == capacityType {
+				return o.Price
+			}
+		}
+	}
+	return 0
+}

@@ -1,0 +1,309 @@
+package provisioning
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	toolscache "k8s.io/client-go/tools/cache"
+	"k8s.io/client-go/util/workqueue"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/log"
+
+	v1 "github.com/tailor-sh/tailor/api/v1"
+	"github.com/tailor-sh/tailor/cloudprovider"
+	"github.com/tailor-sh/tailor/controllers/events"
+	"github.com/tailor-sh/tailor/controllers/state"
+	"github.com/tailor-sh/tailor/core/scheduling"
+	"github.com/tailor-sh/tailor/metrics"
+)
+
+// Defaults of Options.
+const (
+	DefaultBatchIdle = time.Second
+	DefaultBatchMax  = 10 * time.Second
+	// Resync is how often pending pods are looked at again without any
+	// event: an offering's capacity may have come back, or a NodeClaim
+	// failed.
+	Resync = 10 * time.Second
+)
+
+// Options tune the provisioner.
+type Options struct {
+	// BatchIdle ends a batch when no pending pod has arrived for this long.
+	BatchIdle time.Duration
+	// BatchMax ends a batch this long after it started.
+	BatchMax time.Duration
+}
+
+// Provisioner launches nodes for pending pods. It is a controller-runtime
+// Runnable that runs only on the elected leader.
+type Provisioner struct {
+	client   client.Client
+	cache    cache.Cache
+	cluster  *state.Cluster
+	provider cloudprovider.CloudProvider
+	recorder *events.Recorder
+	batcher  *Batcher
+
+	mu   sync.Mutex
+	last Report
+}
+
+// New returns a provisioner.
+func New(c client.Client, informers cache.Cache, cluster *state.Cluster, provider cloudprovider.CloudProvider, recorder *events.Recorder, opts Options) *Provisioner {
+	if opts.BatchIdle <= 0 {
+		opts.BatchIdle = DefaultBatchIdle
+	}
+	if opts.BatchMax <= 0 {
+		opts.BatchMax = DefaultBatchMax
+	}
+	return &Provisioner{
+		client: c, cache: informers, cluster: cluster, provider: provider, recorder: recorder,
+		batcher: NewBatcher(opts.BatchIdle, opts.BatchMax, nil),
+	}
+}
+
+// NeedLeaderElection makes only the leader provision.
+func (p *Provisioner) NeedLeaderElection() bool { return true }
+
+// Trigger asks for a batch soon.
+func (p *Provisioner) Trigger() { p.batcher.Trigger() }
+
+// Start watches for pending pods and provisions for them in batches until
+// ctx ends.
+func (p *Provisioner) Start(ctx context.Context) error {
+	logger := log.FromContext(ctx).WithName("provisioner")
+	ctx = log.IntoContext(ctx, logger)
+	onPod := func(obj any) {
+		if pod, ok := obj.(*corev1.Pod); ok && state.Provisionable(pod) {
+			p.Trigger()
+		}
+	}
+	always := func(any) { p.Trigger() }
+	watches := []struct {
+		obj     client.Object
+		handler toolscache.ResourceEventHandlerFuncs
+	}{
+		{&corev1.Pod{}, toolscache.ResourceEventHandlerFuncs{AddFunc: onPod, UpdateFunc: func(_, obj any) { onPod(obj) }}},
+		// A NodeClaim that went away may leave its pods pending again.
+		{&v1.NodeClaim{}, toolscache.ResourceEventHandlerFuncs{DeleteFunc: always}},
+		{&v1.NodePool{}, toolscache.ResourceEventHandlerFuncs{AddFunc: always, UpdateFunc: func(_, obj any) { always(obj) }}},
+	}
+	for _, w := range watches {
+		informer, err := p.cache.GetInformer(ctx, w.obj)
+		if err != nil {
+			return fmt.Errorf("watch %T: %w", w.obj, err)
+		}
+		registration, err := informer.AddEventHandler(w.handler)
+		if err != nil {
+			return fmt.Errorf("watch %T: %w", w.obj, err)
+		}
+		defer func() { _ = informer.RemoveEventHandler(registration) }()
+	}
+	go func() {
+		ticker := time.NewTicker(Resync)
+		defer ticker.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-ticker.C:
+				p.Trigger()
+			}
+		}
+	}()
+	for {
+		start, ok := p.batcher.Wait(ctx)
+		if !ok {
+			return nil
+		}
+		if !p.cluster.Synced(ctx) {
+			logger.Info("waiting for the cluster state to sync before provisioning")
+			p.Trigger()
+			continue
+		}
+		metrics.BatchWindow.Observe(time.Since(start).Seconds())
+		if _, err := p.Provision(ctx); err != nil && ctx.Err() == nil {
+			logger.Error(err, "provisioning failed; retrying with the next batch")
+			p.Trigger()
+		}
+	}
+}
+
+// Report is what one batch decided.
+type Report struct {
+	// PendingPods is how many pods the batch looked at.
+	PendingPods int
+	// NodeClaims are the claims it created.
+	NodeClaims []*v1.NodeClaim
+	// Unschedulable are the pods it could place nowhere, with reasons.
+	Unschedulable []scheduling.Unschedulable
+	// PricePerHour is the price of the new nodes at their cheapest
+	// candidates.
+	PricePerHour float64
+	// SolveDuration is how long the core took.
+	SolveDuration time.Duration
+}
+
+// LastReport returns what the latest batch with pending pods decided.
+func (p *Provisioner) LastReport() Report {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.last
+}
+
+// Provision decides one batch: it snapshots the cluster, solves for its
+// pending pods and creates the NodeClaims the core asks for.
+func (p *Provisioner) Provision(ctx context.Context) (Report, error) {
+	logger := log.FromContext(ctx)
+	snap, err := p.cluster.Snapshot(ctx)
+	if err != nil {
+		return Report{}, err
+	}
+	metrics.PendingPods.Set(float64(len(snap.PendingPods)))
+	if len(snap.PendingPods) == 0 {
+		metrics.UnschedulablePods.Set(0)
+		return Report{}, nil
+	}
+	metrics.BatchSize.Observe(float64(len(snap.PendingPods)))
+
+	in := scheduling.Input{
+		Pods: snap.PendingPods, DaemonSets: snap.DaemonSets,
+		PersistentVolumeClaims: snap.PersistentVolumeClaims, PersistentVolumes: snap.PersistentVolumes,
+		StorageClasses: snap.StorageClasses,
+	}
+	claimsByPool := map[string][]*v1.NodeClaim{}
+	for _, n := range snap.Nodes {
+		if n.NodeClaim != nil {
+			pool := n.NodePool()
+			claimsByPool[pool] = append(claimsByPool[pool], n.NodeClaim)
+		}
+		if !n.Deleting() {
+			in.Nodes = append(in.Nodes, n.SchedulingNode())
+		}
+	}
+	budgets := map[string]*budget{}
+	pools := map[string]*v1.NodePool{}
+	var problems []string
+	for _, pool := range snap.NodePools {
+		if pool.DeletionTimestamp != nil {
+			continue
+		}
+		its, err := p.provider.GetInstanceTypes(ctx, pool)
+		if err != nil {
+			problems = append(problems, fmt.Sprintf("NodePool %s cannot launch: %v", pool.Name, err))
+			if cloudprovider.IsNodeClassNotReady(err) {
+				p.recorder.Warning(pool, events.NodeClassNotReady, "Provision", "%v", err)
+				continue
+			}
+			return Report{}, fmt.Errorf("instance types of NodePool %s: %w", pool.Name, err)
+		}
+		b := newBudget(pool, its, claimsByPool[pool.Name])
+		budgets[pool.Name], pools[pool.Name] = b, pool
+		in.NodePools = append(in.NodePools, &scheduling.NodePool{NodePool: pool, InstanceTypes: its, Remaining: b.remaining.DeepCopy()})
+	}
+
+	began := time.Now()
+	result := scheduling.Solve(in)
+	report := Report{PendingPods: len(snap.PendingPods), PricePerHour: result.PricePerHour, SolveDuration: time.Since(began)}
+	metrics.SolveDuration.Observe(report.SolveDuration.Seconds())
+	for _, w := range result.Warnings {
+		logger.V(1).Info("scheduling warning", "warning", w)
+	}
+
+	// Admit each claim within its pool's limits, then create them
+	// together.
+	type toCreate struct {
+		object   *v1.NodeClaim
+		decision *scheduling.NewNodeClaim
+		summary  string
+	}
+	var creates []*toCreate
+	for _, decision := range result.NodeClaims {
+		pool := pools[decision.NodePool]
+		candidates, ok := budgets[decision.NodePool].admit(decision)
+		if !ok {
+			for _, pod := range decision.Pods {
+				result.Unschedulable = append(result.Unschedulable, scheduling.Unschedulable{Pod: pod,
+					Reason: fmt.Sprintf("NodePool %s has reached its limits (%s)", pool.Name, describeLimits(pool))})
+			}
+			p.recorder.Warning(pool, events.LimitReached, "Provision", "NodePool %s has reached its limits (%s); %d pods wait", pool.Name, describeLimits(pool), len(decision.Pods))
+			continue
+		}
+		creates = append(creates, &toCreate{object: newNodeClaim(pool, decision, candidates), decision: decision, summary: describeCandidates(candidates)})
+	}
+	errs := make([]error, len(creates))
+	workqueue.ParallelizeUntil(ctx, 16, len(creates), func(i int) {
+		c := creates[i]
+		if err := p.client.Create(ctx, c.object); err != nil {
+			errs[i] = fmt.Errorf("create NodeClaim for %d pods in NodePool %s: %w", len(c.decision.Pods), c.decision.NodePool, err)
+			return
+		}
+		p.cluster.Created(c.object)
+	})
+	for i, c := range creates {
+		if errs[i] != nil {
+			continue
+		}
+		report.NodeClaims = append(report.NodeClaims, c.object)
+		metrics.NodeClaimsCreated.WithLabelValues(c.decision.NodePool).Inc()
+		logger.Info("created NodeClaim", "nodeClaim", c.object.Name, "nodePool", c.decision.NodePool,
+			"instanceTypes", c.summary, "pods", len(c.decision.Pods), "for", podNames(c.decision.Pods))
+		for _, pod := range c.decision.Pods {
+			p.recorder.Normal(pod, events.Nominated, "Provision", "Pod should schedule on NodeClaim %s, launching %s", c.object.Name, c.summary)
+		}
+	}
+	inFlight := map[string]bool{}
+	for _, n := range snap.Nodes {
+		if n.Node == nil {
+			inFlight[n.Name()] = true
+		}
+	}
+	for _, placed := range result.Existing {
+		if inFlight[placed.Node] {
+			p.recorder.Normal(placed.Pod, events.Nominated, "Provision", "Pod should schedule on NodeClaim %s, which is launching", placed.Node)
+		}
+	}
+	for _, u := range result.Unschedulable {
+		reason := u.Reason
+		for _, problem := range problems {
+			reason += "; " + problem
+		}
+		if len(pools) == 0 && len(problems) == 0 {
+			reason = "no NodePool exists; create one so that Tailor can launch nodes"
+		}
+		p.recorder.Warning(u.Pod, events.FailedProvisioning, "Provision", "Tailor cannot launch a node for this pod: %s", reason)
+	}
+	report.Unschedulable = result.Unschedulable
+	metrics.UnschedulablePods.Set(float64(len(result.Unschedulable)))
+	if len(report.NodeClaims) > 0 || len(result.Unschedulable) > 0 {
+		logger.Info("provisioned", "pendingPods", report.PendingPods, "nodeClaims", len(report.NodeClaims),
+			"unschedulable", len(result.Unschedulable), "pricePerHour", fmt.Sprintf("%.4f", result.PricePerHour),
+			"solve", report.SolveDuration.String())
+	}
+	p.mu.Lock()
+	p.last = report
+	p.mu.Unlock()
+	return report, errors.Join(errs...)
+}
+
+func describeLimits(pool *v1.NodePool) string {
+	s := ""
+	for _, name := range []corev1.ResourceName{corev1.ResourceCPU, corev1.ResourceMemory, resourceNodes} {
+		if q, ok := pool.Spec.Limits[name]; ok {
+			if s != "" {
+				s += ", "
+			}
+			s += fmt.Sprintf("%s %s", name, q.String())
+		}
+	}
+	if s == "" {
+		s = "see spec.limits"
+	}
+	return s
+}

@@ -1,0 +1,243 @@
+package state
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"sync"
+	"time"
+
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	policyv1 "k8s.io/api/policy/v1"
+	storagev1 "k8s.io/api/storage/v1"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	simv1 "github.com/tailor-sh/tailor/api/sim/v1"
+	v1 "github.com/tailor-sh/tailor/api/v1"
+)
+
+// WatchedTypes are the objects whose informers a decision reads. New starts
+// all of them so that Synced covers every one.
+var WatchedTypes = []client.Object{
+	&corev1.Node{}, &corev1.Pod{}, &v1.NodeClaim{}, &v1.NodePool{}, &appsv1.DaemonSet{},
+	&policyv1.PodDisruptionBudget{}, &corev1.PersistentVolume{}, &corev1.PersistentVolumeClaim{},
+	&storagev1.StorageClass{}, &simv1.SimNodeClass{},
+}
+
+// Field indexes New registers.
+const (
+	// FieldNodeProviderID indexes Nodes by spec.providerID.
+	FieldNodeProviderID = "spec.providerID"
+	// FieldNodeClaimProviderID indexes NodeClaims by status.providerID.
+	FieldNodeClaimProviderID = "status.providerID"
+)
+
+// createdTTL is how long a NodeClaim this process created is counted while
+// the cache does not show it yet. Informers lag by milliseconds; a claim the
+// cache has still not shown after a minute was deleted.
+const createdTTL = time.Minute
+
+// Cluster reads the cluster from an informer cache.
+type Cluster struct {
+	cache  cache.Cache
+	reader client.Reader
+
+	mu      sync.Mutex
+	created map[string]created // by NodeClaim name
+}
+
+type created struct {
+	nodeClaim *v1.NodeClaim
+	at        time.Time
+}
+
+// New returns a Cluster over the cache, with the informers of WatchedTypes
+// and the field indexes it needs registered. Call it before the cache starts.
+func New(ctx context.Context, c cache.Cache) (*Cluster, error) {
+	if err := c.IndexField(ctx, &corev1.Node{}, FieldNodeProviderID, func(o client.Object) []string {
+		if id := o.(*corev1.Node).Spec.ProviderID; id != "" {
+			return []string{id}
+		}
+		return nil
+	}); err != nil {
+		return nil, fmt.Errorf("index Nodes by provider ID: %w", err)
+	}
+	if err := c.IndexField(ctx, &v1.NodeClaim{}, FieldNodeClaimProviderID, func(o client.Object) []string {
+		if id := o.(*v1.NodeClaim).Status.ProviderID; id != "" {
+			return []string{id}
+		}
+		return nil
+	}); err != nil {
+		return nil, fmt.Errorf("index NodeClaims by provider ID: %w", err)
+	}
+	for _, obj := range WatchedTypes {
+		if _, err := c.GetInformer(ctx, obj); err != nil {
+			return nil, fmt.Errorf("watch %T: %w", obj, err)
+		}
+	}
+	return &Cluster{cache: c, reader: c, created: map[string]created{}}, nil
+}
+
+// Synced reports whether every informer has filled its cache; no decision
+// may be made before. It waits at most a second.
+func (c *Cluster) Synced(ctx context.Context) bool {
+	ctx, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	return c.cache.WaitForCacheSync(ctx)
+}
+
+// Created records a NodeClaim this process has just created, so that
+// snapshots count it before the cache shows it.
+func (c *Cluster) Created(nodeClaim *v1.NodeClaim) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.created[nodeClaim.Name] = created{nodeClaim: nodeClaim, at: time.Now()}
+}
+
+// Snapshot is the cluster at one moment.
+type Snapshot struct {
+	// Nodes are the Nodes and the NodeClaims still on their way to
+	// becoming one, each with the pods bound to it.
+	Nodes []*StateNode
+	// PendingPods are the pods kube-scheduler could not place and that a
+	// new node could help: see Provisionable.
+	PendingPods []*corev1.Pod
+	// NodePools, oldest first.
+	NodePools              []*v1.NodePool
+	DaemonSets             []*appsv1.DaemonSet
+	PersistentVolumeClaims []*corev1.PersistentVolumeClaim
+	PersistentVolumes      []*corev1.PersistentVolume
+	StorageClasses         []*storagev1.StorageClass
+}
+
+// Snapshot reads the cluster from the cache.
+func (c *Cluster) Snapshot(ctx context.Context) (*Snapshot, error) {
+	var (
+		nodes  corev1.NodeList
+		claims v1.NodeClaimList
+		pods   corev1.PodList
+		pools  v1.NodePoolList
+		dss    appsv1.DaemonSetList
+		pvcs   corev1.PersistentVolumeClaimList
+		pvs    corev1.PersistentVolumeList
+		scs    storagev1.StorageClassList
+	)
+	for _, list := range []client.ObjectList{&nodes, &claims, &pods, &pools, &dss, &pvcs, &pvs, &scs} {
+		if err := c.reader.List(ctx, list); err != nil {
+			return nil, fmt.Errorf("list %T from the cache: %w", list, err)
+		}
+	}
+	s := &Snapshot{}
+	byNode := map[string][]*corev1.Pod{}
+	for i := range pods.Items {
+		pod := &pods.Items[i]
+		switch {
+		case pod.Spec.NodeName != "":
+			if !podDone(pod) {
+				byNode[pod.Spec.NodeName] = append(byNode[pod.Spec.NodeName], pod)
+			}
+		case Provisionable(pod):
+			s.PendingPods = append(s.PendingPods, pod)
+		}
+	}
+	s.Nodes = c.join(nodes.Items, claims.Items, byNode)
+	for i := range pools.Items {
+		s.NodePools = append(s.NodePools, &pools.Items[i])
+	}
+	slices.SortFunc(s.NodePools, func(a, b *v1.NodePool) int {
+		return a.CreationTimestamp.Compare(b.CreationTimestamp.Time)
+	})
+	for i := range dss.Items {
+		s.DaemonSets = append(s.DaemonSets, &dss.Items[i])
+	}
+	for i := range pvcs.Items {
+		s.PersistentVolumeClaims = append(s.PersistentVolumeClaims, &pvcs.Items[i])
+	}
+	for i := range pvs.Items {
+		s.PersistentVolumes = append(s.PersistentVolumes, &pvs.Items[i])
+	}
+	for i := range scs.Items {
+		s.StorageClasses = append(s.StorageClasses, &scs.Items[i])
+	}
+	return s, nil
+}
+
+// join pairs each NodeClaim with its Node (by provider ID, or by the Node
+// name the claim recorded) and adds the claims this process created that the
+// cache does not show yet.
+func (c *Cluster) join(nodes []corev1.Node, claims []v1.NodeClaim, pods map[string][]*corev1.Pod) []*StateNode {
+	byProviderID := map[string]*corev1.Node{}
+	byName := map[string]*corev1.Node{}
+	for i := range nodes {
+		n := &nodes[i]
+		byName[n.Name] = n
+		if n.Spec.ProviderID != "" {
+			byProviderID[n.Spec.ProviderID] = n
+		}
+	}
+	var out []*StateNode
+	paired := map[string]bool{}
+	seen := map[string]bool{}
+	for i := range claims {
+		nc := &claims[i]
+		seen[nc.Name] = true
+		sn := &StateNode{NodeClaim: nc}
+		if id := nc.Status.ProviderID; id != "" {
+			sn.Node = byProviderID[id]
+		}
+		if sn.Node == nil && nc.Status.NodeName != "" {
+			sn.Node = byName[nc.Status.NodeName]
+		}
+		if sn.Node != nil {
+			paired[sn.Node.Name] = true
+			sn.Pods = pods[sn.Node.Name]
+		}
+		out = append(out, sn)
+	}
+	for i := range nodes {
+		if n := &nodes[i]; !paired[n.Name] {
+			out = append(out, &StateNode{Node: n, Pods: pods[n.Name]})
+		}
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for name, cr := range c.created {
+		switch {
+		case seen[name] || time.Since(cr.at) > createdTTL:
+			delete(c.created, name)
+		default:
+			out = append(out, &StateNode{NodeClaim: cr.nodeClaim})
+		}
+	}
+	return out
+}
+
+// Provisionable reports whether a new node could help a pod: kube-scheduler
+// marked it unschedulable, it is not bound, not waiting for a preemption
+// (nominated), not a DaemonSet's or a static (mirror) pod, and not being
+// deleted.
+func Provisionable(pod *corev1.Pod) bool {
+	if pod.Spec.NodeName != "" || pod.Status.NominatedNodeName != "" || pod.DeletionTimestamp != nil || podDone(pod) {
+		return false
+	}
+	if _, mirror := pod.Annotations[corev1.MirrorPodAnnotationKey]; mirror {
+		return false
+	}
+	for _, ref := range pod.OwnerReferences {
+		if ref.Kind == "DaemonSet" && ref.Controller != nil && *ref.Controller {
+			return false
+		}
+	}
+	for _, c := range pod.Status.Conditions {
+		if c.Type == corev1.PodScheduled {
+			return c.Status == corev1.ConditionFalse && c.Reason == corev1.PodReasonUnschedulable
+		}
+	}
+	return false
+}
+
+func podDone(pod *corev1.Pod) bool {
+	return pod.Status.Phase == corev1.PodSucceeded || pod.Status.Phase == corev1.PodFailed
+}
