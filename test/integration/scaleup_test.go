@@ -8,8 +8,8 @@ import (
 	corev1 "k8s.io/api/core/v1"
 
 	simv1 "github.com/tailor-sh/tailor/api/sim/v1"
-	nodepoolstatus "github.com/tailor-sh/tailor/controllers/nodepool/status"
 	v1 "github.com/tailor-sh/tailor/api/v1"
+	nodepoolstatus "github.com/tailor-sh/tailor/controllers/nodepool/status"
 )
 
 // TestDeploymentScaleUp: a Deployment whose pods fit nowhere gets nodes, and
@@ -34,7 +34,6 @@ func TestDeploymentScaleUp(t *testing.T) {
 			t.Errorf("Node %s is not labelled initialized", nc.Status.NodeName)
 		}
 	}
-
 
 	// The same input, planned offline by tailor plan.
 	planned := e.plan(pool, deployment)
