@@ -57,6 +57,7 @@ type env struct {
 	cluster   *embedded.Cluster
 	client    client.Client
 	namespace string
+	operators []*running
 }
 
 func newEnv(t *testing.T) *env {
@@ -79,6 +80,13 @@ func newEnv(t *testing.T) *env {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = c.Delete(context.Background(), ns) })
+	// Registered before any pool's cleanup, so it runs after them: the
+	// controllers must be running to remove NodeClaims.
+	t.Cleanup(func() {
+		for _, r := range e.operators {
+			r.stop()
+		}
+	})
 	return e
 }
 
@@ -89,8 +97,8 @@ type running struct {
 	done   chan error
 }
 
-// startOperator starts Tailor's controllers; the test stops them when it
-// ends, after its own cleanups (registered later) have run.
+// startOperator starts Tailor's controllers; they stop when the test ends,
+// after its pools have been removed.
 func (e *env) startOperator(opts operator.Options) *running {
 	e.t.Helper()
 	op, err := operator.New(e.cluster.RESTConfig, opts)
@@ -100,7 +108,7 @@ func (e *env) startOperator(opts operator.Options) *running {
 	ctx, cancel := context.WithCancel(context.Background())
 	r := &running{op: op, cancel: cancel, done: make(chan error, 1)}
 	go func() { r.done <- op.Start(ctx) }()
-	e.t.Cleanup(r.stop)
+	e.operators = append(e.operators, r)
 	return r
 }
 
