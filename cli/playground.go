@@ -2,7 +2,6 @@ package cli
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -33,8 +32,10 @@ type playgroundOptions struct {
 	kubeconfig string
 	catalog    string
 	demo       bool
-	reset      bool
-	verbose    bool
+	// ephemeral says the cluster's folder is removed afterwards.
+	ephemeral bool
+	reset     bool
+	verbose   bool
 	// ready, when set, is called once the playground is up (for tests).
 	ready func(*embedded.Cluster)
 }
@@ -51,23 +52,28 @@ Tailor controller against it until interrupted. The cluster lives in --dir and
 comes back as it was when the playground is started again.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if o.demo && !cmd.Flags().Changed("dir") {
+				// The demo starts from an empty cluster and leaves nothing behind.
+				dir, err := os.MkdirTemp("", "tailor-demo-")
+				if err != nil {
+					return err
+				}
+				defer os.RemoveAll(dir)
+				o.dir, o.ephemeral = dir, true
+			}
 			return runPlayground(cmd.Context(), cmd.OutOrStdout(), cmd.ErrOrStderr(), o)
 		},
 	}
 	cmd.Flags().StringVar(&o.dir, "dir", filepath.Join(".tailor", "playground"), "folder that keeps the cluster's data between runs")
 	cmd.Flags().StringVar(&o.kubeconfig, "kubeconfig", "", "where to write the admin kubeconfig (default <dir>/kubeconfig)")
 	cmd.Flags().StringVar(&o.catalog, "catalog", catalog.DefaultBuiltin, fmt.Sprintf("built-in catalog of the default SimNodeClass (%v)", catalog.BuiltinNames()))
-	cmd.Flags().BoolVar(&o.demo, "demo", false, "run a scripted scale-up and scale-down, print a summary and exit")
+	cmd.Flags().BoolVar(&o.demo, "demo", false, "run a scripted scale-up of 56 pods in a fresh cluster, narrate it, print a summary and exit")
 	cmd.Flags().BoolVar(&o.reset, "reset", false, "delete the cluster in --dir and start afresh")
 	cmd.Flags().BoolVarP(&o.verbose, "verbose", "v", false, "log what the controller does")
 	return cmd
 }
 
 func runPlayground(ctx context.Context, stdout, stderr io.Writer, o playgroundOptions) error {
-	if o.demo {
-		return errors.New("--demo needs Tailor's provisioning (scale-up) and disruption (scale-down) controllers, " +
-			"which are not built yet; run the playground without --demo and create NodePools and pods with kubectl")
-	}
 	if _, err := catalog.Builtin(o.catalog); err != nil {
 		return err
 	}
@@ -87,7 +93,11 @@ func runPlayground(ctx context.Context, stdout, stderr io.Writer, o playgroundOp
 		if err := cluster.Stop(); err != nil {
 			fmt.Fprintln(stderr, "stop the cluster:", err)
 		}
-		fmt.Fprintln(stderr, "Stopped. The cluster is kept in", o.dir, "(use --reset to start afresh).")
+		if o.ephemeral {
+			fmt.Fprintln(stderr, "Stopped.")
+		} else {
+			fmt.Fprintln(stderr, "Stopped. The cluster is kept in", o.dir, "(use --reset to start afresh).")
+		}
 	}()
 	fmt.Fprintln(stderr, "  installing Tailor's CRDs and the default SimNodeClass and NodePool")
 	crds, err := crd.All()
@@ -124,7 +134,8 @@ func runPlayground(ctx context.Context, stdout, stderr io.Writer, o playgroundOp
 	if err != nil {
 		return err
 	}
-	if err := installDefaults(ctx, cluster, o.catalog); err != nil {
+	installer, err := installDefaults(ctx, cluster, o.catalog)
+	if err != nil {
 		return err
 	}
 	ctx, cancel := context.WithCancel(ctx)
@@ -132,6 +143,12 @@ func runPlayground(ctx context.Context, stdout, stderr io.Writer, o playgroundOp
 	managerDone := make(chan error, 1)
 	go func() { managerDone <- op.Start(ctrl.LoggerInto(ctx, logger)) }()
 
+	if o.demo {
+		err := runDemo(ctx, stdout, installer, op, 5*time.Minute)
+		cancel()
+		<-managerDone
+		return err
+	}
 	absKubeconfig, _ := filepath.Abs(kubeconfig)
 	fmt.Fprintf(stdout, `
 Tailor playground is running (up in %s). Use it with kubectl:
@@ -192,14 +209,15 @@ func DefaultNodePool() *v1.NodePool {
 
 // installDefaults creates the default SimNodeClass and NodePool unless they
 // exist; a restarted playground keeps whatever the user changed.
-func installDefaults(ctx context.Context, cluster *embedded.Cluster, catalogName string) error {
+// It returns the client it used.
+func installDefaults(ctx context.Context, cluster *embedded.Cluster, catalogName string) (client.Client, error) {
 	scheme, err := tailorscheme.New()
 	if err != nil {
-		return err
+		return nil, err
 	}
 	c, err := client.New(cluster.RESTConfig, client.Options{Scheme: scheme})
 	if err != nil {
-		return err
+		return nil, err
 	}
 	class := &simv1.SimNodeClass{
 		ObjectMeta: metav1.ObjectMeta{Name: "default"},
@@ -207,8 +225,8 @@ func installDefaults(ctx context.Context, cluster *embedded.Cluster, catalogName
 	}
 	for _, obj := range []client.Object{class, DefaultNodePool()} {
 		if err := c.Create(ctx, obj); err != nil && !apierrors.IsAlreadyExists(err) {
-			return fmt.Errorf("create default %s: %w", obj.GetObjectKind().GroupVersionKind().Kind, err)
+			return nil, fmt.Errorf("create default %s: %w", obj.GetObjectKind().GroupVersionKind().Kind, err)
 		}
 	}
-	return nil
+	return c, nil
 }

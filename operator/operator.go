@@ -32,6 +32,12 @@ import (
 	"github.com/tailor-sh/tailor/controllers/state"
 )
 
+// Defaults of Options.
+const (
+	DefaultKubeClientQPS   = 200
+	DefaultKubeClientBurst = 300
+)
+
 // Options configure the controller process.
 type Options struct {
 	// ClusterName tags the instances Tailor launches, so that several
@@ -76,9 +82,12 @@ type Operator struct {
 // Tailor's controllers on it.
 func New(cfg *rest.Config, opts Options) (*Operator, error) {
 	cfg = rest.CopyConfig(cfg)
-	if opts.KubeClientQPS > 0 {
-		cfg.QPS, cfg.Burst = opts.KubeClientQPS, opts.KubeClientBurst
+	if opts.KubeClientQPS <= 0 {
+		// client-go's own default, 5 per second, would make launching a
+		// hundred nodes take a minute.
+		opts.KubeClientQPS, opts.KubeClientBurst = DefaultKubeClientQPS, DefaultKubeClientBurst
 	}
+	cfg.QPS, cfg.Burst = opts.KubeClientQPS, max(opts.KubeClientBurst, int(opts.KubeClientQPS))
 	if opts.ClusterName == "" {
 		opts.ClusterName = "tailor"
 	}

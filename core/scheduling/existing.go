@@ -86,7 +86,33 @@ func (s *solver) placeOnExisting(classes []*podClass, nodes []*Node) []*pending 
 			}
 		}
 	}
+	countZones(classes, rooms)
 	return out
+}
+
+// countZones records, for each class that spreads over zones, how many of
+// the pods its spread counts are in each zone after the placements on
+// existing nodes, as kube-scheduler will count them: on nodes the class may
+// use, in its namespace.
+func countZones(classes []*podClass, rooms []*room) {
+	for _, c := range classes {
+		if c.zoneSpread == 0 || len(c.pods) == 0 {
+			continue
+		}
+		c.zoneCounts = map[string]int{}
+		namespace := c.pods[0].Namespace
+		for _, r := range rooms {
+			zone, ok := r.node.Labels[corev1.LabelTopologyZone]
+			if !ok || !matchesAnyTerm(c.terms, r.node.Labels) {
+				continue
+			}
+			for _, p := range r.pods {
+				if p.Namespace == namespace && c.zoneSpreadSelector.Matches(labels.Set(p.Labels)) {
+					c.zoneCounts[zone]++
+				}
+			}
+		}
+	}
 }
 
 func hostPorts(pod *corev1.Pod) []string {

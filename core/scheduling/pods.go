@@ -8,6 +8,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
 	resourcehelper "k8s.io/component-helpers/resource"
 
 	"github.com/tailor-sh/tailor/core/requirements"
@@ -34,6 +35,11 @@ type podClass struct {
 	// zoneSpread is the maxSkew of a DoNotSchedule topology spread over
 	// zones among the class's own pods; 0 means none.
 	zoneSpread int32
+	// zoneSpreadSelector selects the pods the zone spread counts.
+	zoneSpreadSelector labels.Selector
+	// zoneCounts are the pods the zone spread counts that are on existing
+	// nodes, by zone; new pods go to the zones with the fewest.
+	zoneCounts map[string]int
 	// ignored names constraints that the solver does not yet take into
 	// account for this class.
 	ignored []string
@@ -168,7 +174,12 @@ func newPodClass(pod *corev1.Pod, requests vec) *podClass {
 			// and a new node starts empty.
 			c.limitPerNode(int64(s.MaxSkew))
 		case self && s.TopologyKey == corev1.LabelTopologyZone && (s.MinDomains == nil || *s.MinDomains <= 1):
-			c.zoneSpread = s.MaxSkew
+			selector, err := metav1.LabelSelectorAsSelector(s.LabelSelector)
+			if err != nil {
+				c.ignored = append(c.ignored, "topology spread with an invalid label selector")
+				continue
+			}
+			c.zoneSpread, c.zoneSpreadSelector = s.MaxSkew, selector
 		default:
 			c.ignored = append(c.ignored, "topology spread on "+s.TopologyKey)
 		}

@@ -170,9 +170,10 @@ type zonePart struct {
 }
 
 // spreadOverZones splits a class whose pods spread over zones into one part
-// per zone the pool can launch in, with counts that differ by at most one, so
-// that every zone's skew stays within the class's maxSkew. Other classes stay
-// whole.
+// per zone the pool can launch in. Each pod goes to the zone with the fewest
+// of the spread's pods so far, counting those already on existing nodes, so
+// the zones end as even as they can be and every zone's skew stays within
+// the class's maxSkew. Other classes stay whole.
 func (s *solver) spreadOverZones(c *pending, p *pool, reqs requirements.Requirements) []zonePart {
 	if c.zoneSpread == 0 {
 		return []zonePart{{c, reqs}}
@@ -198,14 +199,30 @@ func (s *solver) spreadOverZones(c *pending, p *pool, reqs requirements.Requirem
 		return []zonePart{{c, reqs}}
 	}
 	left := c.take(c.left())
-	var parts []zonePart
+	count := make([]int, len(zones))
 	for i, zone := range zones {
-		from, to := len(left)*i/len(zones), len(left)*(i+1)/len(zones)
-		if from == to {
+		count[i] = c.zoneCounts[zone]
+	}
+	share := make([]int, len(zones))
+	for range left {
+		emptiest := 0
+		for i := range zones {
+			if count[i] < count[emptiest] {
+				emptiest = i
+			}
+		}
+		count[emptiest]++
+		share[emptiest]++
+	}
+	var parts []zonePart
+	from := 0
+	for i, zone := range zones {
+		if share[i] == 0 {
 			continue
 		}
 		class := *c.podClass
-		class.pods = left[from:to]
+		class.pods = left[from : from+share[i]]
+		from += share[i]
 		zoneReqs := reqs.Merge(requirements.NewRequirements(requirements.MustNew(corev1.LabelTopologyZone, requirements.OpIn, zone)))
 		parts = append(parts, zonePart{&pending{podClass: &class}, zoneReqs})
 	}

@@ -381,6 +381,22 @@ func TestZoneSpreadBalancesZonesAndHostConstraintsCapNodes(t *testing.T) {
 		t.Fatalf("bound %v, price %v", r.LowerBound, r.PricePerHour)
 	}
 
+	// Zone a already holds three of the spread's pods on a full node: the
+	// next three go to b and c, or kube-scheduler would refuse them.
+	full := &Node{Name: "full", Labels: map[string]string{corev1.LabelTopologyZone: "us-west-2a"},
+		Allocatable: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("3"), corev1.ResourceMemory: resource.MustParse("8Gi")},
+		Pods:        pods(3, "api-old", "1", "2Gi", zoneSpread, func(p *corev1.Pod) { p.Labels["app"] = "api" })}
+	in = Input{Pods: pods(3, "api", "1", "2Gi", zoneSpread), Nodes: []*Node{full}, NodePools: []*NodePool{pool}}
+	r = Solve(in)
+	checkValid(t, in, r)
+	perZone = map[string]int{}
+	for _, nc := range r.NodeClaims {
+		perZone[nc.Requirements.Get(corev1.LabelTopologyZone).Values()[0]] += len(nc.Pods)
+	}
+	if perZone["us-west-2a"] != 0 || perZone["us-west-2b"]+perZone["us-west-2c"] != 3 || perZone["us-west-2b"] < 1 || perZone["us-west-2c"] < 1 {
+		t.Fatalf("with 3 pods already in us-west-2a, new pods per zone %v; want none there and the rest split", perZone)
+	}
+
 	hostSpread := func(p *corev1.Pod) {
 		p.Spec.TopologySpreadConstraints = []corev1.TopologySpreadConstraint{{
 			MaxSkew: 2, TopologyKey: corev1.LabelHostname, WhenUnsatisfiable: corev1.DoNotSchedule, LabelSelector: metaSelector("app", "edge"),
