@@ -130,6 +130,8 @@ func runPlayground(ctx context.Context, stdout, stderr io.Writer, o playgroundOp
 		// ports to collide with another playground.
 		MetricsBindAddress:     "0",
 		HealthProbeBindAddress: "0",
+		// Tests run the playground more than once in one process.
+		SkipControllerNameValidation: true,
 	})
 	if err != nil {
 		return err

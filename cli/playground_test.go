@@ -98,10 +98,26 @@ func TestPlaygroundKeepsItsClusterAndLeavesNoProcess(t *testing.T) {
 	})
 }
 
-func TestDemoSaysWhatIsMissing(t *testing.T) {
-	err := runPlayground(context.Background(), &bytes.Buffer{}, &bytes.Buffer{}, playgroundOptions{demo: true})
-	if err == nil || !strings.Contains(err.Error(), "not built yet") {
-		t.Fatalf("--demo = %v, want an error saying what is missing", err)
+// TestDemoRunsEveryPodOnTailorNodes runs tailor playground --demo: it must
+// succeed, which it does only when every pod runs on a node Tailor launched,
+// and print its summary.
+func TestDemoRunsEveryPodOnTailorNodes(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts the embedded cluster; skipped with -short")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	var stdout, stderr bytes.Buffer
+	if err := runPlayground(ctx, &stdout, &stderr, playgroundOptions{dir: t.TempDir(), catalog: "aws-us-west-2", demo: true, ephemeral: true}); err != nil {
+		t.Fatalf("demo: %v\n%s\n%s", err, stdout.String(), stderr.String())
+	}
+	for _, want := range []string{"56 of 56 pods Running", "every one on a node Tailor launched", "per hour"} {
+		if !strings.Contains(stdout.String(), want) {
+			t.Errorf("the demo did not print %q:\n%s", want, stdout.String())
+		}
+	}
+	if children := childProcesses(t); len(children) > 0 {
+		t.Fatalf("processes left after the demo: %v", children)
 	}
 }
 

@@ -8,6 +8,9 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	apimeta "k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	toolscache "k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/util/workqueue"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
@@ -50,6 +53,13 @@ type Provisioner struct {
 	recorder *events.Recorder
 	batcher  *Batcher
 
+	// nominations remember which NodeClaim each pending pod was decided
+	// for, so that the next batch keeps it there while the claim launches
+	// instead of packing it afresh (which, greedily filling the launching
+	// nodes, would leave some pods over and launch a node too many). Only
+	// the provisioning loop touches it.
+	nominations map[types.UID]string
+
 	mu   sync.Mutex
 	last Report
 }
@@ -64,7 +74,8 @@ func New(c client.Client, informers cache.Cache, cluster *state.Cluster, provide
 	}
 	return &Provisioner{
 		client: c, cache: informers, cluster: cluster, provider: provider, recorder: recorder,
-		batcher: NewBatcher(opts.BatchIdle, opts.BatchMax, nil),
+		batcher:     NewBatcher(opts.BatchIdle, opts.BatchMax, nil),
+		nominations: map[types.UID]string{},
 	}
 }
 
@@ -167,26 +178,44 @@ func (p *Provisioner) Provision(ctx context.Context) (Report, error) {
 	}
 	metrics.PendingPods.Set(float64(len(snap.PendingPods)))
 	if len(snap.PendingPods) == 0 {
+		clear(p.nominations)
 		metrics.UnschedulablePods.Set(0)
 		return Report{}, nil
 	}
 	metrics.BatchSize.Observe(float64(len(snap.PendingPods)))
 
 	in := scheduling.Input{
-		Pods: snap.PendingPods, DaemonSets: snap.DaemonSets,
+		DaemonSets:             snap.DaemonSets,
 		PersistentVolumeClaims: snap.PersistentVolumeClaims, PersistentVolumes: snap.PersistentVolumes,
 		StorageClasses: snap.StorageClasses,
 	}
 	claimsByPool := map[string][]*v1.NodeClaim{}
+	// Pods stay with the claim they were nominated for while it launches.
+	launching := map[string]*scheduling.Node{}
 	for _, n := range snap.Nodes {
 		if n.NodeClaim != nil {
 			pool := n.NodePool()
 			claimsByPool[pool] = append(claimsByPool[pool], n.NodeClaim)
 		}
-		if !n.Deleting() {
-			in.Nodes = append(in.Nodes, n.SchedulingNode())
+		if n.Deleting() {
+			continue
+		}
+		node := n.SchedulingNode()
+		in.Nodes = append(in.Nodes, node)
+		if n.NodeClaim != nil && holdsNominations(n.NodeClaim) {
+			launching[n.NodeClaim.Name] = node
 		}
 	}
+	nominations := map[types.UID]string{}
+	for _, pod := range snap.PendingPods {
+		if claim, ok := p.nominations[pod.UID]; ok && launching[claim] != nil {
+			launching[claim].Pods = append(launching[claim].Pods, pod)
+			nominations[pod.UID] = claim
+			continue
+		}
+		in.Pods = append(in.Pods, pod)
+	}
+	p.nominations = nominations
 	budgets := map[string]*budget{}
 	pools := map[string]*v1.NodePool{}
 	var problems []string
@@ -255,17 +284,13 @@ func (p *Provisioner) Provision(ctx context.Context) (Report, error) {
 		logger.Info("created NodeClaim", "nodeClaim", c.object.Name, "nodePool", c.decision.NodePool,
 			"instanceTypes", c.summary, "pods", len(c.decision.Pods), "for", podNames(c.decision.Pods))
 		for _, pod := range c.decision.Pods {
+			p.nominations[pod.UID] = c.object.Name
 			p.recorder.Normal(pod, events.Nominated, "Provision", "Pod should schedule on NodeClaim %s, launching %s", c.object.Name, c.summary)
 		}
 	}
-	inFlight := map[string]bool{}
-	for _, n := range snap.Nodes {
-		if n.Node == nil {
-			inFlight[n.Name()] = true
-		}
-	}
 	for _, placed := range result.Existing {
-		if inFlight[placed.Node] {
+		if launching[placed.Node] != nil {
+			p.nominations[placed.Pod.UID] = placed.Node
 			p.recorder.Normal(placed.Pod, events.Nominated, "Provision", "Pod should schedule on NodeClaim %s, which is launching", placed.Node)
 		}
 	}
@@ -290,6 +315,19 @@ func (p *Provisioner) Provision(ctx context.Context) (Report, error) {
 	p.last = report
 	p.mu.Unlock()
 	return report, errors.Join(errs...)
+}
+
+// NominationGrace is how long after its node is initialized a NodeClaim
+// still holds the pods nominated to it. kube-scheduler retries
+// unschedulable pods with a backoff of up to ten seconds, so pods stay
+// pending for a while after their node is ready; re-packing them onto the
+// new nodes meanwhile would launch nodes nobody needs. A pod still pending
+// after the grace was refused by kube-scheduler and is decided afresh.
+const NominationGrace = 10 * time.Second
+
+func holdsNominations(nc *v1.NodeClaim) bool {
+	initialized := apimeta.FindStatusCondition(nc.Status.Conditions, v1.ConditionInitialized)
+	return initialized == nil || initialized.Status != metav1.ConditionTrue || time.Since(initialized.LastTransitionTime.Time) < NominationGrace
 }
 
 func describeLimits(pool *v1.NodePool) string {
