@@ -61,8 +61,9 @@ type Options struct {
 	// take to launch and to join.
 	LaunchTimeout, RegistrationTimeout time.Duration
 	// GarbageCollectionInterval is how often leaked instances are looked
-	// for.
-	GarbageCollectionInterval time.Duration
+	// for, and GarbageCollectionGracePeriod how old an instance or
+	// NodeClaim must be before garbage collection touches it.
+	GarbageCollectionInterval, GarbageCollectionGracePeriod time.Duration
 	// SimTick is how often the simulated cloud acts; zero means a second.
 	SimTick time.Duration
 	// SkipControllerNameValidation lets one process build several
@@ -149,7 +150,7 @@ func New(cfg *rest.Config, opts Options) (*Operator, error) {
 		return nil, fmt.Errorf("set up the NodePool status controller: %w", err)
 	}
 	if err := mgr.Add(garbagecollection.New(mgr.GetClient(), op.CloudProvider, recorder,
-		garbagecollection.Options{Interval: opts.GarbageCollectionInterval})); err != nil {
+		garbagecollection.Options{Interval: opts.GarbageCollectionInterval, GracePeriod: opts.GarbageCollectionGracePeriod})); err != nil {
 		return nil, err
 	}
 	return op, nil

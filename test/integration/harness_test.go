@@ -46,7 +46,8 @@ var testOptions = operator.Options{
 	MetricsBindAddress:           "0",
 	HealthProbeBindAddress:       "0",
 	SimTick:                      100 * time.Millisecond,
-	GarbageCollectionInterval:    2 * time.Second,
+	GarbageCollectionInterval:    time.Second,
+	GarbageCollectionGracePeriod: 3 * time.Second,
 	SkipControllerNameValidation: true,
 }
 
