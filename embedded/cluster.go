@@ -178,8 +178,12 @@ func Start(ctx context.Context, cfg Config) (_ *Cluster, err error) {
 
 	c.step("starting kube-scheduler, kube-controller-manager and kwok")
 	kubeconfigFlags := []string{"--kubeconfig=" + c.Kubeconfig, "--authentication-kubeconfig=" + c.Kubeconfig, "--authorization-kubeconfig=" + c.Kubeconfig}
-	if err := c.start("kube-scheduler", append(kubeconfigFlags,
-		"--leader-elect=false", "--bind-address=127.0.0.1", "--secure-port="+strconv.Itoa(p.Scheduler))...); err != nil {
+	schedulerConfig, err := c.writeSchedulerConfig()
+	if err != nil {
+		return nil, err
+	}
+	if err := c.start("kube-scheduler", append(kubeconfigFlags, "--config="+schedulerConfig,
+		"--bind-address=127.0.0.1", "--secure-port="+strconv.Itoa(p.Scheduler))...); err != nil {
 		return nil, err
 	}
 	if err := c.start("kube-controller-manager", append(kubeconfigFlags,
@@ -354,4 +358,26 @@ func (c *Cluster) Stop() error {
 // "kube-scheduler", "kube-controller-manager", "kwok").
 func (c *Cluster) logPath(component string) string {
 	return filepath.Join(c.Dir, "logs", component+".log")
+}
+
+// writeSchedulerConfig writes kube-scheduler's configuration: no leader
+// election, and an API budget of 200 requests a second instead of 50, so
+// that binding and reporting hundreds of pods, which a real control plane
+// sized for such a cluster does quickly, is not what a playground or test
+// waits for.
+func (c *Cluster) writeSchedulerConfig() (string, error) {
+	path := filepath.Join(c.Dir, "kube-scheduler.yaml")
+	config := fmt.Sprintf(`apiVersion: kubescheduler.config.k8s.io/v1
+kind: KubeSchedulerConfiguration
+clientConnection:
+  kubeconfig: %q
+  qps: 200
+  burst: 400
+leaderElection:
+  leaderElect: false
+`, c.Kubeconfig)
+	if err := os.WriteFile(path, []byte(config), 0o600); err != nil {
+		return "", fmt.Errorf("write kube-scheduler configuration: %w", err)
+	}
+	return path, nil
 }

@@ -15,6 +15,7 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/config"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
@@ -136,7 +137,14 @@ func New(cfg *rest.Config, opts Options) (*Operator, error) {
 		return nil, err
 	}
 	recorder := events.NewRecorder(mgr.GetEventRecorder("tailor"))
-	op.Provisioner = provisioning.New(mgr.GetClient(), mgr.GetCache(), op.Cluster, op.CloudProvider, recorder,
+	// The provisioner writes through a client of its own, with its own
+	// request budget: creating NodeClaims is the latency that matters, and
+	// it must not queue behind the launches of the claims it just made.
+	provisionerClient, err := client.New(rest.CopyConfig(cfg), client.Options{Scheme: scheme, Mapper: mgr.GetRESTMapper()})
+	if err != nil {
+		return nil, fmt.Errorf("create the provisioner's client: %w", err)
+	}
+	op.Provisioner = provisioning.New(provisionerClient, mgr.GetCache(), op.Cluster, op.CloudProvider, recorder,
 		provisioning.Options{BatchIdle: opts.BatchIdle, BatchMax: opts.BatchMax})
 	if err := mgr.Add(op.Provisioner); err != nil {
 		return nil, err

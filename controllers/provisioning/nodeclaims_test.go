@@ -32,7 +32,9 @@ func TestBudgetChargesTheMostAClaimCanBecome(t *testing.T) {
 	pool := func(limits corev1.ResourceList) *v1.NodePool {
 		return &v1.NodePool{ObjectMeta: metav1.ObjectMeta{Name: "p"}, Spec: v1.NodePoolSpec{Limits: limits}}
 	}
-	cpu := func(s string) corev1.ResourceList { return corev1.ResourceList{corev1.ResourceCPU: resource.MustParse(s)} }
+	cpu := func(s string) corev1.ResourceList {
+		return corev1.ResourceList{corev1.ResourceCPU: resource.MustParse(s)}
+	}
 	for _, tc := range []struct {
 		name          string
 		limits        corev1.ResourceList

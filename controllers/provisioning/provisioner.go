@@ -9,10 +9,12 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	toolscache "k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/util/workqueue"
+	resourcehelper "k8s.io/component-helpers/resource"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/log"
@@ -30,9 +32,9 @@ const (
 	DefaultBatchIdle = time.Second
 	DefaultBatchMax  = 10 * time.Second
 	// Resync is how often pending pods are looked at again without any
-	// event: an offering's capacity may have come back, or a NodeClaim
-	// failed.
-	Resync = 10 * time.Second
+	// event: an offering's capacity may have come back, or a nomination
+	// has lapsed.
+	Resync = 5 * time.Second
 )
 
 // Options tune the provisioner.
@@ -90,19 +92,27 @@ func (p *Provisioner) Trigger() { p.batcher.Trigger() }
 func (p *Provisioner) Start(ctx context.Context) error {
 	logger := log.FromContext(ctx).WithName("provisioner")
 	ctx = log.IntoContext(ctx, logger)
-	onPod := func(obj any) {
-		if pod, ok := obj.(*corev1.Pod); ok && state.Provisionable(pod) {
-			p.Trigger()
+	// A batch starts when a pod becomes provisionable; kube-scheduler's
+	// later updates of a pod it keeps failing do not extend the batch.
+	onPod := func(old, obj any) {
+		pod, ok := obj.(*corev1.Pod)
+		if !ok || !state.Provisionable(pod) {
+			return
 		}
+		if before, ok := old.(*corev1.Pod); ok && state.Provisionable(before) {
+			return
+		}
+		p.Trigger()
 	}
 	always := func(any) { p.Trigger() }
 	watches := []struct {
 		obj     client.Object
 		handler toolscache.ResourceEventHandlerFuncs
 	}{
-		{&corev1.Pod{}, toolscache.ResourceEventHandlerFuncs{AddFunc: onPod, UpdateFunc: func(_, obj any) { onPod(obj) }}},
-		// A NodeClaim that went away may leave its pods pending again.
-		{&v1.NodeClaim{}, toolscache.ResourceEventHandlerFuncs{DeleteFunc: always}},
+		{&corev1.Pod{}, toolscache.ResourceEventHandlerFuncs{AddFunc: func(obj any) { onPod(nil, obj) }, UpdateFunc: onPod}},
+		// A NodeClaim that launched, joined or went away may change where
+		// pending pods can go.
+		{&v1.NodeClaim{}, toolscache.ResourceEventHandlerFuncs{UpdateFunc: func(_, obj any) { always(obj) }, DeleteFunc: always}},
 		{&v1.NodePool{}, toolscache.ResourceEventHandlerFuncs{AddFunc: always, UpdateFunc: func(_, obj any) { always(obj) }}},
 	}
 	for _, w := range watches {
@@ -159,6 +169,12 @@ type Report struct {
 	PricePerHour float64
 	// SolveDuration is how long the core took.
 	SolveDuration time.Duration
+	// DecisionDuration is the time from the snapshot to the decision,
+	// before any NodeClaim is created.
+	DecisionDuration time.Duration
+	// Duration is the time from the snapshot until the last NodeClaim was
+	// created.
+	Duration time.Duration
 }
 
 // LastReport returns what the latest batch with pending pods decided.
@@ -172,6 +188,7 @@ func (p *Provisioner) LastReport() Report {
 // pending pods and creates the NodeClaims the core asks for.
 func (p *Provisioner) Provision(ctx context.Context) (Report, error) {
 	logger := log.FromContext(ctx)
+	started := time.Now()
 	snap, err := p.cluster.Snapshot(ctx)
 	if err != nil {
 		return Report{}, err
@@ -208,7 +225,7 @@ func (p *Provisioner) Provision(ctx context.Context) (Report, error) {
 	}
 	nominations := map[types.UID]string{}
 	for _, pod := range snap.PendingPods {
-		if claim, ok := p.nominations[pod.UID]; ok && launching[claim] != nil {
+		if claim, ok := p.nominations[pod.UID]; ok && launching[claim] != nil && stillFits(launching[claim], pod) {
 			launching[claim].Pods = append(launching[claim].Pods, pod)
 			nominations[pod.UID] = claim
 			continue
@@ -266,6 +283,7 @@ func (p *Provisioner) Provision(ctx context.Context) (Report, error) {
 		}
 		creates = append(creates, &toCreate{object: newNodeClaim(pool, decision, candidates), decision: decision, summary: describeCandidates(candidates)})
 	}
+	decided := time.Now()
 	errs := make([]error, len(creates))
 	workqueue.ParallelizeUntil(ctx, 16, len(creates), func(i int) {
 		c := creates[i]
@@ -305,11 +323,13 @@ func (p *Provisioner) Provision(ctx context.Context) (Report, error) {
 		p.recorder.Warning(u.Pod, events.FailedProvisioning, "Provision", "Tailor cannot launch a node for this pod: %s", reason)
 	}
 	report.Unschedulable = result.Unschedulable
+	report.Duration = time.Since(started)
+	report.DecisionDuration = decided.Sub(started)
 	metrics.UnschedulablePods.Set(float64(len(result.Unschedulable)))
 	if len(report.NodeClaims) > 0 || len(result.Unschedulable) > 0 {
 		logger.Info("provisioned", "pendingPods", report.PendingPods, "nodeClaims", len(report.NodeClaims),
 			"unschedulable", len(result.Unschedulable), "pricePerHour", fmt.Sprintf("%.4f", result.PricePerHour),
-			"solve", report.SolveDuration.String())
+			"solve", report.SolveDuration.String(), "decided", report.DecisionDuration.String(), "created", report.Duration.String())
 	}
 	p.mu.Lock()
 	p.last = report
@@ -324,6 +344,28 @@ func (p *Provisioner) Provision(ctx context.Context) (Report, error) {
 // new nodes meanwhile would launch nodes nobody needs. A pod still pending
 // after the grace was refused by kube-scheduler and is decided afresh.
 const NominationGrace = 10 * time.Second
+
+// stillFits reports whether the pod fits on the node next to the pods bound
+// or nominated to it. kube-scheduler places pods where it likes, so a new
+// node may fill up with pods meant for others; a pod whose nominated node
+// has no room left is decided afresh at once.
+func stillFits(node *scheduling.Node, pod *corev1.Pod) bool {
+	used := resourcehelper.PodRequests(pod, resourcehelper.PodResourcesOptions{})
+	used[corev1.ResourcePods] = *resource.NewQuantity(int64(len(node.Pods)+1), resource.DecimalSI)
+	for _, other := range node.Pods {
+		for name, q := range resourcehelper.PodRequests(other, resourcehelper.PodResourcesOptions{}) {
+			sum := used[name]
+			sum.Add(q)
+			used[name] = sum
+		}
+	}
+	for name, q := range used {
+		if have, ok := node.Allocatable[name]; ok && q.Cmp(have) > 0 {
+			return false
+		}
+	}
+	return true
+}
 
 func holdsNominations(nc *v1.NodeClaim) bool {
 	initialized := apimeta.FindStatusCondition(nc.Status.Conditions, v1.ConditionInitialized)
