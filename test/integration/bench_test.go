@@ -78,7 +78,7 @@ func BenchmarkScaleUpToRunning(b *testing.B) {
 			time.Sleep(100 * time.Millisecond)
 		}
 		b.ReportMetric(time.Since(began).Seconds(), "s/all-running")
-		b.ReportMetric(float64(len(e.claims("bench"))), "nodes")
+		b.ReportMetric(float64(len(e.claims(e.namespace))), "nodes")
 	}
 }
 
@@ -91,7 +91,7 @@ func benchPods(b *testing.B, n int, batchMax time.Duration) (*env, *running, tim
 	opts.SimTick = 0 // the playground's one-second tick
 	opts.BatchMax = batchMax
 	r := e.startOperator(opts)
-	pool := e.nodePool("bench", simv1.SimNodeClassSpec{}, nil)
+	pool := e.nodePool(e.namespace, simv1.SimNodeClassSpec{}, nil)
 	ctx := context.Background()
 	began := time.Now()
 	workqueue.ParallelizeUntil(ctx, 32, n, func(i int) {

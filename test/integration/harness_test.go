@@ -7,7 +7,9 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -61,6 +63,9 @@ type env struct {
 	operators []*running
 }
 
+// envs numbers the environments of this test process.
+var envs atomic.Int32
+
 func newEnv(t testing.TB) *env {
 	t.Helper()
 	cluster := clustertest.Start(t)
@@ -78,6 +83,9 @@ func newEnv(t testing.TB) *env {
 	if len(e.namespace) > 50 {
 		e.namespace = e.namespace[:50]
 	}
+	// A benchmark run with -count reuses its name while the last run's
+	// namespace is still going away.
+	e.namespace += "-" + strconv.Itoa(int(envs.Add(1)))
 	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: e.namespace}}
 	if err := c.Create(context.Background(), ns); err != nil {
 		t.Fatal(err)
