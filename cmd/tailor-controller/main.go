@@ -68,7 +68,12 @@ func main() {
 		log.Error(err, "set up")
 		os.Exit(1)
 	}
-	log.Info("starting", "version", buildinfo.Get().Version, "cloudProvider", op.CloudProvider.Name())
+	log.Info("starting", "version", buildinfo.Get().Version, "cloudProvider", op.CloudProvider.Name(), "clusterName", opts.ClusterName)
+	if _, set := os.LookupEnv("TAILOR_CLUSTER_NAME"); !set && !flagSet("cluster-name") {
+		// Garbage collection terminates every instance tagged with this name
+		// that no local NodeClaim accounts for.
+		log.Info("WARNING: --cluster-name is the default; give every cluster that shares a cloud account its own name")
+	}
 	if err := op.Start(ctrl.SetupSignalHandler()); err != nil {
 		log.Error(err, "manager stopped")
 		os.Exit(1)
@@ -106,4 +111,11 @@ func zapLevel(s string) (zapcore.Level, error) {
 		return zapcore.ErrorLevel, nil
 	}
 	return 0, fmt.Errorf("log level %q: want debug, info or error", s)
+}
+
+// flagSet reports whether the flag was given on the command line.
+func flagSet(name string) bool {
+	set := false
+	flag.Visit(func(f *flag.Flag) { set = set || f.Name == name })
+	return set
 }

@@ -71,6 +71,32 @@ func TestBatcherWindows(t *testing.T) {
 	}
 }
 
+func TestPokesStartButNeverExtendABatch(t *testing.T) {
+	clk := clocktesting.NewFakeClock(time.Unix(0, 0))
+	b := NewBatcher(time.Second, 4*time.Second, clk)
+	done := make(chan time.Time, 1)
+	go func() {
+		b.Wait(context.Background())
+		done <- clk.Now()
+	}()
+	b.Poke()
+	waitForTimers(t, clk)
+	for range 3 {
+		b.Poke()
+		time.Sleep(5 * time.Millisecond)
+		clk.Step(400 * time.Millisecond)
+		time.Sleep(5 * time.Millisecond)
+	}
+	select {
+	case end := <-done:
+		if got := end.Sub(time.Unix(0, 0)); got != 1200*time.Millisecond {
+			t.Errorf("batch ended at %s, want 1.2s: the idle window from its start, pokes or not", got)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("batch did not end")
+	}
+}
+
 func TestBatcherStopsWithContext(t *testing.T) {
 	b := NewBatcher(time.Second, time.Minute, nil)
 	ctx, cancel := context.WithCancel(context.Background())

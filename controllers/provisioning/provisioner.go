@@ -84,8 +84,13 @@ func New(c client.Client, informers cache.Cache, cluster *state.Cluster, provide
 // NeedLeaderElection makes only the leader provision.
 func (p *Provisioner) NeedLeaderElection() bool { return true }
 
-// Trigger asks for a batch soon.
+// Trigger asks for a batch soon, or extends the open one: a pod is
+// waiting.
 func (p *Provisioner) Trigger() { p.batcher.Trigger() }
+
+// Poke asks for a batch soon without extending the open one: something the
+// pending pods depend on changed.
+func (p *Provisioner) Poke() { p.batcher.Poke() }
 
 // Start watches for pending pods and provisions for them in batches until
 // ctx ends.
@@ -104,7 +109,7 @@ func (p *Provisioner) Start(ctx context.Context) error {
 		}
 		p.Trigger()
 	}
-	always := func(any) { p.Trigger() }
+	always := func(any) { p.Poke() }
 	watches := []struct {
 		obj     client.Object
 		handler toolscache.ResourceEventHandlerFuncs
@@ -134,7 +139,7 @@ func (p *Provisioner) Start(ctx context.Context) error {
 			case <-ctx.Done():
 				return
 			case <-ticker.C:
-				p.Trigger()
+				p.Poke()
 			}
 		}
 	}()
@@ -145,13 +150,13 @@ func (p *Provisioner) Start(ctx context.Context) error {
 		}
 		if !p.cluster.Synced(ctx) {
 			logger.Info("waiting for the cluster state to sync before provisioning")
-			p.Trigger()
+			p.Poke()
 			continue
 		}
 		metrics.BatchWindow.Observe(time.Since(start).Seconds())
 		if _, err := p.Provision(ctx); err != nil && ctx.Err() == nil {
 			logger.Error(err, "provisioning failed; retrying with the next batch")
-			p.Trigger()
+			p.Poke()
 		}
 	}
 }
@@ -208,7 +213,10 @@ func (p *Provisioner) Provision(ctx context.Context) (Report, error) {
 	}
 	claimsByPool := map[string][]*v1.NodeClaim{}
 	// Pods stay with the claim they were nominated for while it launches.
+	// launching is keyed by claim name; claimOf maps the name the core
+	// knows a node by (the Node's, once it has joined) to its claim.
 	launching := map[string]*scheduling.Node{}
+	claimOf := map[string]string{}
 	for _, n := range snap.Nodes {
 		if n.NodeClaim != nil {
 			pool := n.NodePool()
@@ -221,6 +229,7 @@ func (p *Provisioner) Provision(ctx context.Context) (Report, error) {
 		in.Nodes = append(in.Nodes, node)
 		if n.NodeClaim != nil && holdsNominations(n.NodeClaim) {
 			launching[n.NodeClaim.Name] = node
+			claimOf[node.Name] = n.NodeClaim.Name
 		}
 	}
 	nominations := map[types.UID]string{}
@@ -242,12 +251,11 @@ func (p *Provisioner) Provision(ctx context.Context) (Report, error) {
 		}
 		its, err := p.provider.GetInstanceTypes(ctx, pool)
 		if err != nil {
+			// One pool that cannot launch must not hold up the others.
 			problems = append(problems, fmt.Sprintf("NodePool %s cannot launch: %v", pool.Name, err))
-			if cloudprovider.IsNodeClassNotReady(err) {
-				p.recorder.Warning(pool, events.NodeClassNotReady, "Provision", "%v", err)
-				continue
-			}
-			return Report{}, fmt.Errorf("instance types of NodePool %s: %w", pool.Name, err)
+			p.recorder.Warning(pool, events.NodeClassNotReady, "Provision", "Cannot list the instance types of NodePool %s: %v", pool.Name, err)
+			logger.Error(err, "list instance types; the pool is left out of this batch", "nodePool", pool.Name)
+			continue
 		}
 		b := newBudget(pool, its, claimsByPool[pool.Name])
 		budgets[pool.Name], pools[pool.Name] = b, pool
@@ -285,6 +293,7 @@ func (p *Provisioner) Provision(ctx context.Context) (Report, error) {
 	}
 	decided := time.Now()
 	errs := make([]error, len(creates))
+	made := make([]bool, len(creates))
 	workqueue.ParallelizeUntil(ctx, 16, len(creates), func(i int) {
 		c := creates[i]
 		if err := p.client.Create(ctx, c.object); err != nil {
@@ -292,10 +301,11 @@ func (p *Provisioner) Provision(ctx context.Context) (Report, error) {
 			return
 		}
 		p.cluster.Created(c.object)
+		made[i] = true
 	})
 	for i, c := range creates {
-		if errs[i] != nil {
-			continue
+		if !made[i] {
+			continue // failed, or never tried because ctx ended
 		}
 		report.NodeClaims = append(report.NodeClaims, c.object)
 		metrics.NodeClaimsCreated.WithLabelValues(c.decision.NodePool).Inc()
@@ -307,9 +317,9 @@ func (p *Provisioner) Provision(ctx context.Context) (Report, error) {
 		}
 	}
 	for _, placed := range result.Existing {
-		if launching[placed.Node] != nil {
-			p.nominations[placed.Pod.UID] = placed.Node
-			p.recorder.Normal(placed.Pod, events.Nominated, "Provision", "Pod should schedule on NodeClaim %s, which is launching", placed.Node)
+		if claim, ok := claimOf[placed.Node]; ok {
+			p.nominations[placed.Pod.UID] = claim
+			p.recorder.Normal(placed.Pod, events.Nominated, "Provision", "Pod should schedule on NodeClaim %s, which is launching", claim)
 		}
 	}
 	for _, u := range result.Unschedulable {
@@ -367,9 +377,18 @@ func stillFits(node *scheduling.Node, pod *corev1.Pod) bool {
 	return true
 }
 
+// NominationLimit is how long after its creation a NodeClaim that has not
+// become ready holds its nominations. A node that joins but never gets ready
+// (a broken CNI, a kubelet that died) must not keep its pods waiting for
+// ever; they are decided afresh and get another node.
+const NominationLimit = 5 * time.Minute
+
 func holdsNominations(nc *v1.NodeClaim) bool {
 	initialized := apimeta.FindStatusCondition(nc.Status.Conditions, v1.ConditionInitialized)
-	return initialized == nil || initialized.Status != metav1.ConditionTrue || time.Since(initialized.LastTransitionTime.Time) < NominationGrace
+	if initialized != nil && initialized.Status == metav1.ConditionTrue {
+		return time.Since(initialized.LastTransitionTime.Time) < NominationGrace
+	}
+	return nc.CreationTimestamp.IsZero() || time.Since(nc.CreationTimestamp.Time) < NominationLimit
 }
 
 func describeLimits(pool *v1.NodePool) string {

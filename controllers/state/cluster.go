@@ -11,6 +11,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	policyv1 "k8s.io/api/policy/v1"
 	storagev1 "k8s.io/api/storage/v1"
+	toolscache "k8s.io/client-go/tools/cache"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -46,6 +47,9 @@ type Cluster struct {
 
 	mu      sync.Mutex
 	created map[string]created // by NodeClaim name
+	// deleted are the NodeClaims the informer saw deleted lately, so that
+	// one created and deleted between two snapshots is not counted.
+	deleted map[string]time.Time
 }
 
 type created struct {
@@ -77,7 +81,29 @@ func New(ctx context.Context, c cache.Cache) (*Cluster, error) {
 			return nil, fmt.Errorf("watch %T: %w", obj, err)
 		}
 	}
-	return &Cluster{cache: c, reader: c, created: map[string]created{}}, nil
+	cluster := &Cluster{cache: c, reader: c, created: map[string]created{}, deleted: map[string]time.Time{}}
+	informer, err := c.GetInformer(ctx, &v1.NodeClaim{})
+	if err != nil {
+		return nil, err
+	}
+	if _, err := informer.AddEventHandler(toolscache.ResourceEventHandlerFuncs{DeleteFunc: cluster.onDelete}); err != nil {
+		return nil, fmt.Errorf("watch NodeClaim deletions: %w", err)
+	}
+	return cluster, nil
+}
+
+func (c *Cluster) onDelete(obj any) {
+	if tombstone, ok := obj.(toolscache.DeletedFinalStateUnknown); ok {
+		obj = tombstone.Obj
+	}
+	nc, ok := obj.(*v1.NodeClaim)
+	if !ok {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	delete(c.created, nc.Name)
+	c.deleted[nc.Name] = time.Now()
 }
 
 // Synced reports whether every informer has filled its cache; no decision
@@ -93,6 +119,9 @@ func (c *Cluster) Synced(ctx context.Context) bool {
 func (c *Cluster) Created(nodeClaim *v1.NodeClaim) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if _, gone := c.deleted[nodeClaim.Name]; gone {
+		return // deleted before its creator got here
+	}
 	c.created[nodeClaim.Name] = created{nodeClaim: nodeClaim, at: time.Now()}
 }
 
@@ -203,6 +232,11 @@ func (c *Cluster) join(nodes []corev1.Node, claims []v1.NodeClaim, pods map[stri
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	for name, at := range c.deleted {
+		if time.Since(at) > createdTTL {
+			delete(c.deleted, name)
+		}
+	}
 	for name, cr := range c.created {
 		switch {
 		case seen[name] || time.Since(cr.at) > createdTTL:

@@ -106,8 +106,10 @@ func (g *Collector) Collect(ctx context.Context) error {
 			continue
 		}
 		logger.Info("terminating a leaked instance that no NodeClaim accounts for", "providerID", instance.Status.ProviderID, "nodeClaim", instance.Name)
-		if err := g.provider.Delete(ctx, instance); err != nil && !cloudprovider.IsNodeClaimNotFound(err) {
-			logger.Error(err, "terminate leaked instance", "providerID", instance.Status.ProviderID)
+		if err := g.provider.Delete(ctx, instance); err != nil {
+			if !cloudprovider.IsNodeClaimNotFound(err) {
+				logger.Error(err, "terminate leaked instance", "providerID", instance.Status.ProviderID)
+			}
 			continue
 		}
 		metrics.NodeClaimsTerminated.WithLabelValues(instance.Labels[v1.LabelNodePool], "leaked").Inc()
@@ -146,7 +148,7 @@ func (g *Collector) releaseNodes(ctx context.Context, claims map[string]*v1.Node
 		if node.DeletionTimestamp == nil || !controllerutil.ContainsFinalizer(node, v1.TerminationFinalizer) || claims[node.Spec.ProviderID] != nil {
 			continue
 		}
-		patch := client.MergeFrom(node.DeepCopy())
+		patch := client.MergeFromWithOptions(node.DeepCopy(), client.MergeFromWithOptimisticLock{})
 		controllerutil.RemoveFinalizer(node, v1.TerminationFinalizer)
 		if err := g.client.Patch(ctx, node, patch); client.IgnoreNotFound(err) != nil {
 			return fmt.Errorf("release Node %s: %w", node.Name, err)

@@ -99,8 +99,18 @@ func (c *Controller) claimsOfNode(ctx context.Context, obj client.Object) []reco
 	return out
 }
 
-// Reconcile moves one NodeClaim forward.
+// Reconcile moves one NodeClaim forward. A write that lost a race with
+// another writer is tried again shortly, without an error: it is expected.
 func (c *Controller) Reconcile(ctx context.Context, req reconcile.Request) (reconcile.Result, error) {
+	result, err := c.reconcile(ctx, req)
+	if apierrors.IsConflict(err) {
+		log.FromContext(ctx).V(1).Info("conflict; trying again", "error", err.Error())
+		return reconcile.Result{RequeueAfter: 100 * time.Millisecond}, nil
+	}
+	return result, err
+}
+
+func (c *Controller) reconcile(ctx context.Context, req reconcile.Request) (reconcile.Result, error) {
 	nc := &v1.NodeClaim{}
 	if err := c.client.Get(ctx, req.NamespacedName, nc); err != nil {
 		return reconcile.Result{}, client.IgnoreNotFound(err)
@@ -110,7 +120,7 @@ func (c *Controller) Reconcile(ctx context.Context, req reconcile.Request) (reco
 		return c.finalize(ctx, nc)
 	}
 	if !controllerutil.ContainsFinalizer(nc, v1.TerminationFinalizer) {
-		patch := client.MergeFrom(nc.DeepCopy())
+		patch := lockedPatch(nc)
 		controllerutil.AddFinalizer(nc, v1.TerminationFinalizer)
 		if err := c.client.Patch(ctx, nc, patch); err != nil {
 			return reconcile.Result{}, client.IgnoreNotFound(err)
@@ -131,7 +141,9 @@ func (c *Controller) Reconcile(ctx context.Context, req reconcile.Request) (reco
 		}
 	}
 	setReady(nc)
-	if !apimeta.IsStatusConditionTrue(nc.Status.Conditions, v1.ConditionReady) {
+	// Liveness watches launch and registration; a registered node that
+	// never gets ready is waited for on its Node's events, not polled.
+	if !apimeta.IsStatusConditionTrue(nc.Status.Conditions, v1.ConditionRegistered) {
 		if gone, liveErr := c.liveness(ctx, nc); gone || liveErr != nil {
 			return reconcile.Result{}, liveErr
 		} else if wait := c.untilTimeout(nc); result.RequeueAfter == 0 || wait < result.RequeueAfter {
@@ -267,7 +279,7 @@ func (c *Controller) register(ctx context.Context, nc *v1.NodeClaim) (reconcile.
 		setCondition(nc, v1.ConditionRegistered, metav1.ConditionFalse, "NodeNotFound", "waiting for the instance's Node to join")
 		return reconcile.Result{RequeueAfter: 5 * time.Second}, nil // the Node watch usually comes first
 	}
-	patch := client.MergeFrom(node.DeepCopy())
+	patch := lockedPatch(node)
 	if node.Labels == nil {
 		node.Labels = map[string]string{}
 	}
@@ -428,17 +440,26 @@ func (c *Controller) finalize(ctx context.Context, nc *v1.NodeClaim) (reconcile.
 		return reconcile.Result{}, fmt.Errorf("terminate the instance of NodeClaim %s: %w", nc.Name, err)
 	}
 	if node != nil && controllerutil.ContainsFinalizer(node, v1.TerminationFinalizer) {
-		patch := client.MergeFrom(node.DeepCopy())
+		patch := lockedPatch(node)
 		controllerutil.RemoveFinalizer(node, v1.TerminationFinalizer)
 		if err := c.client.Patch(ctx, node, patch); err != nil && !apierrors.IsNotFound(err) {
 			return reconcile.Result{}, fmt.Errorf("release Node %s: %w", node.Name, err)
 		}
 	}
-	patch := client.MergeFrom(nc.DeepCopy())
+	patch := lockedPatch(nc)
 	controllerutil.RemoveFinalizer(nc, v1.TerminationFinalizer)
 	if err := c.client.Patch(ctx, nc, patch); err != nil {
 		return reconcile.Result{}, client.IgnoreNotFound(err)
 	}
 	log.FromContext(ctx).Info("terminated", "providerID", nc.Status.ProviderID)
 	return reconcile.Result{}, nil
+}
+
+// lockedPatch is a merge patch that fails with a conflict if obj changed
+// since it was read. Taints and finalizers are lists, which a merge patch
+// replaces whole: without the lock, a copy read from a stale cache would put
+// back a taint another agent had just removed, or drop a finalizer it had
+// just added.
+func lockedPatch(obj client.Object) client.Patch {
+	return client.MergeFromWithOptions(obj.DeepCopyObject().(client.Object), client.MergeFromWithOptimisticLock{})
 }
