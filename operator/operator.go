@@ -149,7 +149,7 @@ func New(cfg *rest.Config, opts Options) (*Operator, error) {
 	if err := mgr.Add(op.Provisioner); err != nil {
 		return nil, err
 	}
-	if err := lifecycle.New(mgr.GetClient(), op.CloudProvider, unavailable, recorder, lifecycle.Options{
+	if err := lifecycle.New(mgr.GetClient(), mgr.GetAPIReader(), op.CloudProvider, unavailable, recorder, lifecycle.Options{
 		LaunchTimeout: opts.LaunchTimeout, RegistrationTimeout: opts.RegistrationTimeout,
 	}).SetupWithManager(mgr); err != nil {
 		return nil, fmt.Errorf("set up the NodeClaim lifecycle controller: %w", err)

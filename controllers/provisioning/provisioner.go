@@ -115,9 +115,13 @@ func (p *Provisioner) Start(ctx context.Context) error {
 		handler toolscache.ResourceEventHandlerFuncs
 	}{
 		{&corev1.Pod{}, toolscache.ResourceEventHandlerFuncs{AddFunc: func(obj any) { onPod(nil, obj) }, UpdateFunc: onPod}},
-		// A NodeClaim that launched, joined or went away may change where
-		// pending pods can go.
-		{&v1.NodeClaim{}, toolscache.ResourceEventHandlerFuncs{UpdateFunc: func(_, obj any) { always(obj) }, DeleteFunc: always}},
+		// A NodeClaim that launched, joined or went away changes where
+		// pending pods can go. While claims launch and join, kube-scheduler
+		// is busy binding the pods they were launched for, so their changes
+		// extend the batch: deciding in the middle of that churn would
+		// launch nodes it does not need (measured: 90 nodes instead of 82
+		// for 500 pods, and slower).
+		{&v1.NodeClaim{}, toolscache.ResourceEventHandlerFuncs{UpdateFunc: func(_, _ any) { p.Trigger() }, DeleteFunc: always}},
 		{&v1.NodePool{}, toolscache.ResourceEventHandlerFuncs{AddFunc: always, UpdateFunc: func(_, obj any) { always(obj) }}},
 	}
 	for _, w := range watches {

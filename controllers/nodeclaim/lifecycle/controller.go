@@ -13,6 +13,7 @@ import (
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/util/retry"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
@@ -49,16 +50,18 @@ type Options struct {
 
 // Controller reconciles NodeClaims through their lifecycle.
 type Controller struct {
-	client      client.Client
+	client client.Client
+	// apiReader reads from the API server, bypassing the cache.
+	apiReader   client.Reader
 	provider    cloudprovider.CloudProvider
 	unavailable *cloudprovider.UnavailableOfferings
 	recorder    *events.Recorder
 	opts        Options
 }
 
-// New returns the controller; unavailable is the offering cache the provider
-// reads.
-func New(c client.Client, provider cloudprovider.CloudProvider, unavailable *cloudprovider.UnavailableOfferings, recorder *events.Recorder, opts Options) *Controller {
+// New returns the controller; apiReader reads past the cache, and
+// unavailable is the offering cache the provider reads.
+func New(c client.Client, apiReader client.Reader, provider cloudprovider.CloudProvider, unavailable *cloudprovider.UnavailableOfferings, recorder *events.Recorder, opts Options) *Controller {
 	if opts.LaunchTimeout <= 0 {
 		opts.LaunchTimeout = DefaultLaunchTimeout
 	}
@@ -68,7 +71,7 @@ func New(c client.Client, provider cloudprovider.CloudProvider, unavailable *clo
 	if opts.MaxConcurrentReconciles <= 0 {
 		opts.MaxConcurrentReconciles = 64
 	}
-	return &Controller{client: c, provider: provider, unavailable: unavailable, recorder: recorder, opts: opts}
+	return &Controller{client: c, apiReader: apiReader, provider: provider, unavailable: unavailable, recorder: recorder, opts: opts}
 }
 
 // SetupWithManager registers the controller: it watches NodeClaims, and
@@ -279,7 +282,31 @@ func (c *Controller) register(ctx context.Context, nc *v1.NodeClaim) (reconcile.
 		setCondition(nc, v1.ConditionRegistered, metav1.ConditionFalse, "NodeNotFound", "waiting for the instance's Node to join")
 		return reconcile.Result{RequeueAfter: 5 * time.Second}, nil // the Node watch usually comes first
 	}
-	patch := lockedPatch(node)
+	// A joining Node changes every few hundred milliseconds (its kubelet
+	// reports status), so the locked patch may conflict: read it afresh
+	// and try again at once, as client-go's retry idiom does.
+	key := client.ObjectKeyFromObject(node)
+	err = retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		if err := c.apiReader.Get(ctx, key, node); err != nil {
+			return err
+		}
+		patch := lockedPatch(node)
+		syncNode(nc, node)
+		return c.client.Patch(ctx, node, patch)
+	})
+	if err != nil {
+		return reconcile.Result{}, fmt.Errorf("register Node %s: %w", key.Name, err)
+	}
+	nc.Status.NodeName = node.Name
+	setCondition(nc, v1.ConditionRegistered, metav1.ConditionTrue, "Registered", "Node "+node.Name)
+	observePhase(nc, v1.ConditionRegistered)
+	c.recorder.Normal(nc, events.Registered, "Register", "Node %s joined", node.Name)
+	return reconcile.Result{}, nil
+}
+
+// syncNode puts the claim's labels, taints and startup taints and Tailor's
+// finalizer on its Node, and takes the unregistered taint off.
+func syncNode(nc *v1.NodeClaim, node *corev1.Node) {
 	if node.Labels == nil {
 		node.Labels = map[string]string{}
 	}
@@ -294,14 +321,6 @@ func (c *Controller) register(ctx context.Context, nc *v1.NodeClaim) (reconcile.
 			node.Spec.Taints = append(node.Spec.Taints, t)
 		}
 	}
-	if err := c.client.Patch(ctx, node, patch); err != nil {
-		return reconcile.Result{}, fmt.Errorf("register Node %s: %w", node.Name, err)
-	}
-	nc.Status.NodeName = node.Name
-	setCondition(nc, v1.ConditionRegistered, metav1.ConditionTrue, "Registered", "Node "+node.Name)
-	observePhase(nc, v1.ConditionRegistered)
-	c.recorder.Normal(nc, events.Registered, "Register", "Node %s joined", node.Name)
-	return reconcile.Result{}, nil
 }
 
 // initialize marks the claim initialized once its Node can run its pods.
