@@ -177,6 +177,12 @@ func Start(ctx context.Context, cfg Config) (_ *Cluster, err error) {
 	}
 
 	c.step("starting kube-scheduler, kube-controller-manager and kwok")
+	// Their ports need not survive a restart; pick them now, not seconds
+	// ago, so that another process (a parallel test's cluster or server)
+	// has next to no time to take them first.
+	if late, err := freePorts(2); err == nil {
+		p.Scheduler, p.ControllerManager = late[0], late[1]
+	}
 	kubeconfigFlags := []string{"--kubeconfig=" + c.Kubeconfig, "--authentication-kubeconfig=" + c.Kubeconfig, "--authorization-kubeconfig=" + c.Kubeconfig}
 	schedulerConfig, err := c.writeSchedulerConfig()
 	if err != nil {
