@@ -109,7 +109,7 @@ func (p *Provisioner) Start(ctx context.Context) error {
 		}
 		p.Trigger()
 	}
-	always := func(any) { p.Poke() }
+	poke := func(any) { p.Poke() }
 	watches := []struct {
 		obj     client.Object
 		handler toolscache.ResourceEventHandlerFuncs
@@ -121,8 +121,8 @@ func (p *Provisioner) Start(ctx context.Context) error {
 		// extend the batch: deciding in the middle of that churn would
 		// launch nodes it does not need (measured: 90 nodes instead of 82
 		// for 500 pods, and slower).
-		{&v1.NodeClaim{}, toolscache.ResourceEventHandlerFuncs{UpdateFunc: func(_, _ any) { p.Trigger() }, DeleteFunc: always}},
-		{&v1.NodePool{}, toolscache.ResourceEventHandlerFuncs{AddFunc: always, UpdateFunc: func(_, obj any) { always(obj) }}},
+		{&v1.NodeClaim{}, toolscache.ResourceEventHandlerFuncs{UpdateFunc: func(_, _ any) { p.Trigger() }, DeleteFunc: poke}},
+		{&v1.NodePool{}, toolscache.ResourceEventHandlerFuncs{AddFunc: poke, UpdateFunc: func(_, obj any) { poke(obj) }}},
 	}
 	for _, w := range watches {
 		informer, err := p.cache.GetInformer(ctx, w.obj)
