@@ -44,6 +44,12 @@ const (
 	GarbageCollected = "GarbageCollected"
 	// LimitReached: a NodePool's limits kept Tailor from launching.
 	LimitReached = "LimitReached"
+	// Evicted: a pod was evicted (or, past the terminationGracePeriod,
+	// deleted) from a node Tailor is removing.
+	Evicted = "Evicted"
+	// DrainBlocked: a PodDisruptionBudget or the do-not-disrupt annotation
+	// holds up a drain.
+	DrainBlocked = "DrainBlocked"
 )
 
 // Recorder publishes events, dropping one identical (same object, reason and

@@ -31,6 +31,8 @@ var WatchedTypes = []client.Object{
 const (
 	// FieldNodeProviderID indexes Nodes by spec.providerID.
 	FieldNodeProviderID = "spec.providerID"
+	// FieldPodNodeName indexes pods by spec.nodeName.
+	FieldPodNodeName = "spec.nodeName"
 	// FieldNodeClaimProviderID indexes NodeClaims by status.providerID.
 	FieldNodeClaimProviderID = "status.providerID"
 )
@@ -67,6 +69,14 @@ func New(ctx context.Context, c cache.Cache) (*Cluster, error) {
 		return nil
 	}); err != nil {
 		return nil, fmt.Errorf("index Nodes by provider ID: %w", err)
+	}
+	if err := c.IndexField(ctx, &corev1.Pod{}, FieldPodNodeName, func(o client.Object) []string {
+		if name := o.(*corev1.Pod).Spec.NodeName; name != "" {
+			return []string{name}
+		}
+		return nil
+	}); err != nil {
+		return nil, fmt.Errorf("index pods by node: %w", err)
 	}
 	if err := c.IndexField(ctx, &v1.NodeClaim{}, FieldNodeClaimProviderID, func(o client.Object) []string {
 		if id := o.(*v1.NodeClaim).Status.ProviderID; id != "" {

@@ -25,6 +25,7 @@ import (
 	v1 "github.com/tailor-sh/tailor/api/v1"
 	"github.com/tailor-sh/tailor/cloudprovider"
 	"github.com/tailor-sh/tailor/controllers/events"
+	"github.com/tailor-sh/tailor/controllers/node/termination"
 	"github.com/tailor-sh/tailor/controllers/state"
 	"github.com/tailor-sh/tailor/metrics"
 )
@@ -57,6 +58,7 @@ type Controller struct {
 	unavailable *cloudprovider.UnavailableOfferings
 	recorder    *events.Recorder
 	opts        Options
+	drainer     *termination.Drainer
 }
 
 // New returns the controller; apiReader reads past the cache, and
@@ -71,7 +73,8 @@ func New(c client.Client, apiReader client.Reader, provider cloudprovider.CloudP
 	if opts.MaxConcurrentReconciles <= 0 {
 		opts.MaxConcurrentReconciles = 64
 	}
-	return &Controller{client: c, apiReader: apiReader, provider: provider, unavailable: unavailable, recorder: recorder, opts: opts}
+	return &Controller{client: c, apiReader: apiReader, provider: provider, unavailable: unavailable, recorder: recorder, opts: opts,
+		drainer: &termination.Drainer{Client: c, Recorder: recorder}}
 }
 
 // SetupWithManager registers the controller: it watches NodeClaims, and
@@ -446,9 +449,14 @@ func (c *Controller) finalize(ctx context.Context, nc *v1.NodeClaim) (reconcile.
 	if err != nil {
 		return reconcile.Result{}, err
 	}
-	if node != nil && node.DeletionTimestamp == nil {
-		if err := c.client.Delete(ctx, node); err != nil && !apierrors.IsNotFound(err) {
-			return reconcile.Result{}, fmt.Errorf("delete Node %s: %w", node.Name, err)
+	if node != nil {
+		if drained, err := c.drain(ctx, nc, node); err != nil || !drained {
+			return reconcile.Result{RequeueAfter: 2 * time.Second}, err
+		}
+		if node.DeletionTimestamp == nil {
+			if err := c.client.Delete(ctx, node); err != nil && !apierrors.IsNotFound(err) {
+				return reconcile.Result{}, fmt.Errorf("delete Node %s: %w", node.Name, err)
+			}
 		}
 	}
 	// Even a claim that never recorded a launch may have an instance: the
@@ -472,6 +480,26 @@ func (c *Controller) finalize(ctx context.Context, nc *v1.NodeClaim) (reconcile.
 	}
 	log.FromContext(ctx).Info("terminated", "providerID", nc.Status.ProviderID)
 	return reconcile.Result{}, nil
+}
+
+// drain evicts the node's pods before its instance goes. A node whose
+// instance the cloud has already taken away is not drained: its pods are
+// gone with it, and kube-controller-manager cleans them up.
+func (c *Controller) drain(ctx context.Context, nc *v1.NodeClaim, node *corev1.Node) (bool, error) {
+	if nc.Status.ProviderID != "" {
+		if _, err := c.provider.Get(ctx, nc.Status.ProviderID); cloudprovider.IsNodeClaimNotFound(err) {
+			return true, nil
+		}
+	}
+	var deadline time.Time
+	if tgp := nc.Spec.TerminationGracePeriod; tgp != nil && nc.DeletionTimestamp != nil {
+		deadline = nc.DeletionTimestamp.Add(tgp.Duration)
+	}
+	drained, err := c.drainer.Drain(ctx, node, deadline)
+	if err != nil {
+		return false, fmt.Errorf("drain Node %s: %w", node.Name, err)
+	}
+	return drained, nil
 }
 
 // lockedPatch is a merge patch that fails with a conflict if obj changed

@@ -1,0 +1,104 @@
+package integration
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	policyv1 "k8s.io/api/policy/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/apimachinery/pkg/util/wait"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	simv1 "github.com/tailor-sh/tailor/api/sim/v1"
+	v1 "github.com/tailor-sh/tailor/api/v1"
+)
+
+// TestDeletingANodeClaimDrainsItsNode: a deleted NodeClaim's node is
+// drained through the Eviction API, so a PodDisruptionBudget holds it; once
+// the budget allows, the pod moves to a new node and the old one goes.
+func TestDeletingANodeClaimDrainsItsNode(t *testing.T) {
+	e := newEnv(t)
+	e.startOperator(testOptions)
+	pool := e.nodePool("drain", simv1.SimNodeClassSpec{}, nil)
+	e.deployment("drain", 1, podSpec(pool.Name, "500m", "512Mi"))
+	pods := e.waitRunning("drain", 1, time.Minute)
+	claims := e.waitClaimsReady(pool.Name, time.Minute)
+	victim := claims[0]
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+
+	pdb := &policyv1.PodDisruptionBudget{
+		ObjectMeta: metav1.ObjectMeta{Name: "drain", Namespace: e.namespace},
+		Spec: policyv1.PodDisruptionBudgetSpec{
+			MaxUnavailable: ptrIntOrString(0),
+			Selector:       &metav1.LabelSelector{MatchLabels: map[string]string{"app": "drain"}},
+		},
+	}
+	if err := e.client.Create(ctx, pdb); err != nil {
+		t.Fatal(err)
+	}
+	// Let the disruption controller compute the budget.
+	if err := wait.PollUntilContextCancel(ctx, 200*time.Millisecond, true, func(ctx context.Context) (bool, error) {
+		current := &policyv1.PodDisruptionBudget{}
+		if err := e.client.Get(ctx, client.ObjectKeyFromObject(pdb), current); err != nil {
+			return false, nil
+		}
+		return current.Status.ObservedGeneration == current.Generation && current.Status.ExpectedPods == 1, nil
+	}); err != nil {
+		t.Fatalf("the PodDisruptionBudget was never observed: %v", err)
+	}
+	if err := e.client.Delete(ctx, &victim); err != nil {
+		t.Fatal(err)
+	}
+	e.waitEvent("DrainBlocked", "", &pods[0].ObjectMeta)
+	time.Sleep(3 * time.Second)
+	node := e.node(victim.Status.NodeName)
+	if !hasTaint(node, v1.TaintKeyDisrupted) {
+		t.Errorf("the draining node is not tainted %s", v1.TaintKeyDisrupted)
+	}
+	if running, err := e.pods(ctx, "drain"); err != nil || len(running) != 1 || running[0].Name != pods[0].Name {
+		t.Fatalf("the PodDisruptionBudget did not hold the pod on its node: %v", running)
+	}
+
+	// Lift the budget: the pod is evicted, comes back on a new node, and the
+	// old node and its claim go.
+	if err := e.client.Delete(ctx, pdb); err != nil {
+		t.Fatal(err)
+	}
+	if err := wait.PollUntilContextCancel(ctx, 200*time.Millisecond, true, func(ctx context.Context) (bool, error) {
+		err := e.client.Get(ctx, client.ObjectKey{Name: victim.Name}, &v1.NodeClaim{})
+		if !apierrors.IsNotFound(err) {
+			return false, nil
+		}
+		now, err := e.pods(ctx, "drain")
+		if err != nil {
+			return false, nil
+		}
+		for _, p := range now {
+			if p.Status.Phase == corev1.PodRunning && p.Spec.NodeName != victim.Status.NodeName && p.DeletionTimestamp == nil {
+				return true, nil
+			}
+		}
+		return false, nil
+	}); err != nil {
+		t.Fatalf("after the budget was lifted, the pod did not move and the NodeClaim stayed: %s", e.describe(nil))
+	}
+}
+
+func ptrIntOrString(i int) *intstr.IntOrString {
+	v := intstr.FromInt32(int32(i))
+	return &v
+}
+
+func hasTaint(node *corev1.Node, key string) bool {
+	for _, t := range node.Spec.Taints {
+		if t.Key == key {
+			return true
+		}
+	}
+	return false
+}
