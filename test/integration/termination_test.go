@@ -102,3 +102,47 @@ func hasTaint(node *corev1.Node, key string) bool {
 	}
 	return false
 }
+
+// TestTerminationGracePeriodEndsADrain: a do-not-disrupt pod holds its
+// node's drain until the NodeClaim's terminationGracePeriod runs out; then
+// it is deleted and the node goes.
+func TestTerminationGracePeriodEndsADrain(t *testing.T) {
+	e := newEnv(t)
+	e.startOperator(testOptions)
+	pool := e.nodePool("grace", simv1.SimNodeClassSpec{}, func(np *v1.NodePool) {
+		np.Spec.Template.Spec.TerminationGracePeriod = &metav1.Duration{Duration: 6 * time.Second}
+	})
+	spec := podSpec(pool.Name, "500m", "512Mi")
+	d := e.deployment("grace", 1, spec)
+	d.Spec.Template.Annotations = map[string]string{v1.AnnotationDoNotDisrupt: "true"}
+	if err := e.client.Update(context.Background(), d); err != nil {
+		t.Fatal(err)
+	}
+	pods := e.waitRunning("grace", 1, time.Minute)
+	for len(pods) != 1 || pods[0].Annotations[v1.AnnotationDoNotDisrupt] != "true" || pods[0].DeletionTimestamp != nil {
+		time.Sleep(200 * time.Millisecond)
+		pods = e.waitRunning("grace", 1, time.Minute)
+	}
+	claims := e.waitClaimsReady(pool.Name, time.Minute)
+	var victim v1.NodeClaim
+	for _, nc := range claims {
+		if nc.Status.NodeName == pods[0].Spec.NodeName {
+			victim = nc
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	deleted := time.Now()
+	if err := e.client.Delete(ctx, &victim); err != nil {
+		t.Fatal(err)
+	}
+	e.waitEvent("DrainBlocked", v1.AnnotationDoNotDisrupt, &pods[0].ObjectMeta)
+	if err := wait.PollUntilContextCancel(ctx, 200*time.Millisecond, true, func(ctx context.Context) (bool, error) {
+		return apierrors.IsNotFound(e.client.Get(ctx, client.ObjectKey{Name: victim.Name}, &v1.NodeClaim{})), nil
+	}); err != nil {
+		t.Fatalf("the NodeClaim outlived its terminationGracePeriod: %s", e.describe(nil))
+	}
+	if took := time.Since(deleted); took < 5*time.Second {
+		t.Errorf("the drain ended after %s, before the 6 s terminationGracePeriod: do-not-disrupt was not respected", took)
+	}
+}
