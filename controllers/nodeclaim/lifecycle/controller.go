@@ -451,7 +451,7 @@ func (c *Controller) finalize(ctx context.Context, nc *v1.NodeClaim) (reconcile.
 	}
 	if node != nil {
 		if drained, err := c.drain(ctx, nc, node); err != nil || !drained {
-			return reconcile.Result{RequeueAfter: 2 * time.Second}, err
+			return reconcile.Result{RequeueAfter: drainRetry(nc)}, err
 		}
 		if node.DeletionTimestamp == nil {
 			if err := c.client.Delete(ctx, node); err != nil && !apierrors.IsNotFound(err) {
@@ -480,6 +480,17 @@ func (c *Controller) finalize(ctx context.Context, nc *v1.NodeClaim) (reconcile.
 	}
 	log.FromContext(ctx).Info("terminated", "providerID", nc.Status.ProviderID)
 	return reconcile.Result{}, nil
+}
+
+// drainRetry is how long to wait before trying a drain again: a second at
+// first, then a quarter of the time the drain has taken, up to 15 seconds, so
+// that a drain a PodDisruptionBudget holds for long is not retried every
+// second.
+func drainRetry(nc *v1.NodeClaim) time.Duration {
+	if nc.DeletionTimestamp == nil {
+		return time.Second
+	}
+	return min(max(time.Since(nc.DeletionTimestamp.Time)/4, time.Second), 15*time.Second)
 }
 
 // drain evicts the node's pods before its instance goes. A node whose
