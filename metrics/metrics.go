@@ -54,7 +54,7 @@ var (
 	// NodeClaimsTerminated counts NodeClaims deleted by Tailor, by reason.
 	NodeClaimsTerminated = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Namespace: namespace, Subsystem: "nodeclaims", Name: "terminated_total",
-		Help: "NodeClaims Tailor deleted, by NodePool and reason (launch_timeout, registration_timeout, insufficient_capacity, launch_failed, instance_gone).",
+		Help: "NodeClaims Tailor deleted, by NodePool and reason (insufficient_capacity, launch_timeout, registration_timeout, node_deleted, instance_gone, leaked, empty).",
 	}, []string{"nodepool", "reason"})
 	// NodeClaims is the number of NodeClaims by NodePool and phase.
 	NodeClaims = prometheus.NewGaugeVec(prometheus.GaugeOpts{

@@ -25,6 +25,7 @@ import (
 	"github.com/tailor-sh/tailor/cloudprovider"
 	"github.com/tailor-sh/tailor/cloudprovider/metered"
 	"github.com/tailor-sh/tailor/cloudprovider/sim"
+	"github.com/tailor-sh/tailor/controllers/disruption"
 	"github.com/tailor-sh/tailor/controllers/events"
 	"github.com/tailor-sh/tailor/controllers/nodeclaim/garbagecollection"
 	"github.com/tailor-sh/tailor/controllers/nodeclaim/lifecycle"
@@ -156,6 +157,9 @@ func New(cfg *rest.Config, opts Options) (*Operator, error) {
 	}
 	if err := nodepoolstatus.New(mgr.GetClient(), op.CloudProvider).SetupWithManager(mgr); err != nil {
 		return nil, fmt.Errorf("set up the NodePool status controller: %w", err)
+	}
+	if err := mgr.Add(&disruption.Emptiness{Client: mgr.GetClient(), Cluster: op.Cluster, Recorder: recorder}); err != nil {
+		return nil, err
 	}
 	if err := mgr.Add(garbagecollection.New(mgr.GetClient(), op.CloudProvider, recorder,
 		garbagecollection.Options{Interval: opts.GarbageCollectionInterval, GracePeriod: opts.GarbageCollectionGracePeriod})); err != nil {

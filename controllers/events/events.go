@@ -50,6 +50,10 @@ const (
 	// DrainBlocked: a PodDisruptionBudget or the do-not-disrupt annotation
 	// holds up a drain.
 	DrainBlocked = "DrainBlocked"
+	// Disrupted: Tailor is removing a node on its own account (empty).
+	Disrupted = "Disrupted"
+	// DisruptionBlocked: a node could go, but a budget or an error keeps it.
+	DisruptionBlocked = "DisruptionBlocked"
 )
 
 // Recorder publishes events, dropping one identical (same object, reason and

@@ -114,8 +114,9 @@ func TestTerminationGracePeriodEndsADrain(t *testing.T) {
 	})
 	spec := podSpec(pool.Name, "500m", "512Mi")
 	d := e.deployment("grace", 1, spec)
+	patch := client.MergeFrom(d.DeepCopy())
 	d.Spec.Template.Annotations = map[string]string{v1.AnnotationDoNotDisrupt: "true"}
-	if err := e.client.Update(context.Background(), d); err != nil {
+	if err := e.client.Patch(context.Background(), d, patch); err != nil {
 		t.Fatal(err)
 	}
 	pods := e.waitRunning("grace", 1, time.Minute)

@@ -1,0 +1,99 @@
+package disruption
+
+import (
+	"fmt"
+	"math"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/robfig/cron/v3"
+
+	v1 "github.com/tailor-sh/tailor/api/v1"
+)
+
+// DefaultBudget applies when a NodePool sets no budget: a tenth of its nodes
+// at a time.
+var DefaultBudget = v1.Budget{Nodes: "10%"}
+
+// Allowed returns how many of total nodes the budgets let Tailor disrupt at
+// now for reason: the smallest allowance among the budgets that cover the
+// reason and are active. A budget covers every reason when it names none,
+// and is active at all times when it has no schedule, otherwise for its
+// duration after each time its cron schedule fires (in its time zone, UTC by
+// default). A percentage is of total, rounded up, so that 10% of 3 nodes
+// still lets one go.
+func Allowed(budgets []v1.Budget, reason v1.DisruptionReason, total int, now time.Time) (int, error) {
+	if len(budgets) == 0 {
+		budgets = []v1.Budget{DefaultBudget}
+	}
+	allowed := total
+	for _, b := range budgets {
+		if len(b.Reasons) > 0 && !contains(b.Reasons, reason) {
+			continue
+		}
+		active, err := Active(b, now)
+		if err != nil {
+			return 0, err
+		}
+		if !active {
+			continue
+		}
+		n, err := nodes(b.Nodes, total)
+		if err != nil {
+			return 0, err
+		}
+		allowed = min(allowed, n)
+	}
+	return max(allowed, 0), nil
+}
+
+func contains(reasons []v1.DisruptionReason, r v1.DisruptionReason) bool {
+	for _, have := range reasons {
+		if have == r {
+			return true
+		}
+	}
+	return false
+}
+
+// nodes reads a budget's nodes: a count or a percentage of total.
+func nodes(s string, total int) (int, error) {
+	if pct, ok := strings.CutSuffix(s, "%"); ok {
+		p, err := strconv.Atoi(pct)
+		if err != nil || p < 0 || p > 100 {
+			return 0, fmt.Errorf("budget nodes %q: want a count or a percentage from 0%% to 100%%", s)
+		}
+		return int(math.Ceil(float64(total) * float64(p) / 100)), nil
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n < 0 {
+		return 0, fmt.Errorf("budget nodes %q: want a count or a percentage from 0%% to 100%%", s)
+	}
+	return n, nil
+}
+
+// Active reports whether the budget applies at now.
+func Active(b v1.Budget, now time.Time) (bool, error) {
+	if b.Schedule == nil {
+		return true, nil
+	}
+	if b.Duration == nil {
+		return false, fmt.Errorf("budget schedule %q has no duration", *b.Schedule)
+	}
+	loc := time.UTC
+	if b.TimeZone != nil && *b.TimeZone != "" {
+		var err error
+		if loc, err = time.LoadLocation(*b.TimeZone); err != nil {
+			return false, fmt.Errorf("budget time zone %q: %w", *b.TimeZone, err)
+		}
+	}
+	schedule, err := cron.ParseStandard(*b.Schedule)
+	if err != nil {
+		return false, fmt.Errorf("budget schedule %q: %w", *b.Schedule, err)
+	}
+	// The window is open when the schedule fired within the last duration.
+	local := now.In(loc)
+	next := schedule.Next(local.Add(-b.Duration.Duration - time.Second))
+	return !next.After(local), nil
+}
