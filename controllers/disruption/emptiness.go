@@ -151,10 +151,6 @@ func (e *Emptiness) reconcile(ctx context.Context, now time.Time) error {
 // empty reports whether a node runs nothing but pods that would not move: DaemonSet,
 // static and finished pods, and pods that tolerate the disrupted taint.
 func empty(pods []*corev1.Pod) bool {
-	list := make([]corev1.Pod, 0, len(pods))
-	for _, p := range pods {
-		list = append(list, *p)
-	}
-	plan := termination.Plan(list, time.Now())
+	plan := termination.Plan(pods, time.Now())
 	return len(plan.Tiers[0]) == 0 && len(plan.Tiers[2]) == 0 && len(plan.Blocked) == 0
 }

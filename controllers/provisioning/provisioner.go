@@ -237,11 +237,19 @@ func (p *Provisioner) Provision(ctx context.Context) (Report, error) {
 		}
 	}
 	nominations := map[types.UID]string{}
+	used := map[string]corev1.ResourceList{} // by claim, summed once per batch
 	for _, pod := range snap.PendingPods {
-		if claim, ok := p.nominations[pod.UID]; ok && launching[claim] != nil && stillFits(launching[claim], pod) {
-			launching[claim].Pods = append(launching[claim].Pods, pod)
-			nominations[pod.UID] = claim
-			continue
+		claim, ok := p.nominations[pod.UID]
+		if node := launching[claim]; ok && node != nil {
+			if used[claim] == nil {
+				used[claim] = requestsOf(node.Pods)
+			}
+			if want := requestsOf([]*corev1.Pod{pod}); fits(node.Allocatable, used[claim], want) {
+				addInto(used[claim], want)
+				node.Pods = append(node.Pods, pod)
+				nominations[pod.UID] = claim
+				continue
+			}
 		}
 		in.Pods = append(in.Pods, pod)
 	}
@@ -359,22 +367,37 @@ func (p *Provisioner) Provision(ctx context.Context) (Report, error) {
 // after the grace was refused by kube-scheduler and is decided afresh.
 const NominationGrace = 10 * time.Second
 
-// stillFits reports whether the pod fits on the node next to the pods bound
-// or nominated to it. kube-scheduler places pods where it likes, so a new
-// node may fill up with pods meant for others; a pod whose nominated node
-// has no room left is decided afresh at once.
-func stillFits(node *scheduling.Node, pod *corev1.Pod) bool {
-	used := resourcehelper.PodRequests(pod, resourcehelper.PodResourcesOptions{})
-	used[corev1.ResourcePods] = *resource.NewQuantity(int64(len(node.Pods)+1), resource.DecimalSI)
-	for _, other := range node.Pods {
-		for name, q := range resourcehelper.PodRequests(other, resourcehelper.PodResourcesOptions{}) {
-			sum := used[name]
-			sum.Add(q)
-			used[name] = sum
-		}
+// requestsOf sums the pods' requests, counting each pod as one of the
+// "pods" resource.
+func requestsOf(pods []*corev1.Pod) corev1.ResourceList {
+	out := corev1.ResourceList{corev1.ResourcePods: *resource.NewQuantity(int64(len(pods)), resource.DecimalSI)}
+	for _, pod := range pods {
+		addInto(out, resourcehelper.PodRequests(pod, resourcehelper.PodResourcesOptions{}))
 	}
-	for name, q := range used {
-		if have, ok := node.Allocatable[name]; ok && q.Cmp(have) > 0 {
+	return out
+}
+
+func addInto(into, list corev1.ResourceList) {
+	for name, q := range list {
+		sum := into[name]
+		sum.Add(q)
+		into[name] = sum
+	}
+}
+
+// fits reports whether want fits on a node with allocatable next to used.
+// kube-scheduler places pods where it likes, so a new node may fill up with
+// pods meant for others; a pod whose nominated node has no room left is
+// decided afresh at once.
+func fits(allocatable, used, want corev1.ResourceList) bool {
+	for name, q := range want {
+		have, ok := allocatable[name]
+		if !ok {
+			continue
+		}
+		total := used[name]
+		total.Add(q)
+		if total.Cmp(have) > 0 {
 			return false
 		}
 	}

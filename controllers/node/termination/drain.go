@@ -46,7 +46,11 @@ func (d *Drainer) Drain(ctx context.Context, node *corev1.Node, deadline time.Ti
 	if err := d.Client.List(ctx, pods, client.MatchingFields{state.FieldPodNodeName: node.Name}); err != nil {
 		return false, fmt.Errorf("list the pods of Node %s: %w", node.Name, err)
 	}
-	plan := Plan(pods.Items, time.Now())
+	list := make([]*corev1.Pod, len(pods.Items))
+	for i := range pods.Items {
+		list[i] = &pods.Items[i]
+	}
+	plan := Plan(list, time.Now())
 	if plan.Empty() {
 		return true, nil
 	}
@@ -108,10 +112,9 @@ type DrainPlan struct {
 // Plan sorts pods for draining. Pods that are done, static (mirror) pods,
 // pods that tolerate the disrupted taint (they would only come back) and
 // pods stuck terminating for over a minute are left out.
-func Plan(pods []corev1.Pod, now time.Time) DrainPlan {
+func Plan(pods []*corev1.Pod, now time.Time) DrainPlan {
 	var plan DrainPlan
-	for i := range pods {
-		pod := &pods[i]
+	for _, pod := range pods {
 		if pod.Status.Phase == corev1.PodSucceeded || pod.Status.Phase == corev1.PodFailed {
 			continue
 		}

@@ -13,10 +13,10 @@ import (
 
 func TestPlanOrdersAndSkipsPods(t *testing.T) {
 	now := time.Unix(1000, 0)
-	pod := func(name string, mutate func(*corev1.Pod)) corev1.Pod {
-		p := corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: name}, Status: corev1.PodStatus{Phase: corev1.PodRunning}}
+	pod := func(name string, mutate func(*corev1.Pod)) *corev1.Pod {
+		p := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: name}, Status: corev1.PodStatus{Phase: corev1.PodRunning}}
 		if mutate != nil {
-			mutate(&p)
+			mutate(p)
 		}
 		return p
 	}
@@ -24,7 +24,7 @@ func TestPlanOrdersAndSkipsPods(t *testing.T) {
 		p.OwnerReferences = []metav1.OwnerReference{{Kind: "DaemonSet", Name: "ds", Controller: ptr.To(true)}}
 	}
 	crit := func(p *corev1.Pod) { p.Spec.PriorityClassName = "system-node-critical" }
-	plan := Plan([]corev1.Pod{
+	plan := Plan([]*corev1.Pod{
 		pod("app", nil),
 		pod("agent", ds),
 		pod("dns", crit),
