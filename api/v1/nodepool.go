@@ -13,7 +13,7 @@ type NodePoolSpec struct {
 	Template NodeClaimTemplate `json:"template"`
 	// Disruption says when Tailor may remove or replace the pool's nodes.
 	// +optional
-	// +kubebuilder:default={consolidationPolicy: WhenEmptyOrUnderutilized, consolidateAfter: "1m", budgets: {{nodes: "10%"}}}
+	// +kubebuilder:default={consolidationPolicy: WhenEmptyOrUnderutilized, consolidateAfter: "1m", minSavingsPercent: 10, budgets: {{nodes: "10%"}}}
 	Disruption Disruption `json:"disruption,omitempty"`
 	// Limits cap the total resources of the pool's nodes (cpu, memory, GPUs,
 	// and "nodes" for the node count). Tailor launches nothing that would
@@ -120,6 +120,17 @@ type Disruption struct {
 	// +kubebuilder:default="1m"
 	// +kubebuilder:validation:XValidation:rule="self == 'Never' || self.matches('^([0-9]+(s|m|h))+$')",message="consolidateAfter must be a duration such as 30s or 10m, or Never"
 	ConsolidateAfter NillableDuration `json:"consolidateAfter,omitempty"`
+	// MinSavingsPercent is how much cheaper, in percent of the price of the
+	// nodes it takes away, a consolidation must make the pool before Tailor
+	// moves any pod for it. Deleting a node saves all of its price; replacing
+	// one or several nodes by a cheaper one saves the difference. A move
+	// that saves less is not worth its evictions and restarts. 0 takes any
+	// saving.
+	// +optional
+	// +kubebuilder:default=10
+	// +kubebuilder:validation:Minimum=0
+	// +kubebuilder:validation:Maximum=100
+	MinSavingsPercent *int32 `json:"minSavingsPercent,omitempty"`
 	// Budgets limit how many of the pool's nodes may be disrupted at once.
 	// When several apply, the most restrictive wins.
 	// +optional
@@ -192,11 +203,33 @@ type NodePoolStatus struct {
 	// Nodes is the number of the pool's nodes.
 	// +optional
 	Nodes int64 `json:"nodes,omitempty"`
+	// Disruptions say, for each disruption reason, how many of the pool's
+	// nodes its budgets let Tailor disrupt now and when that changes next.
+	// +optional
+	// +listType=map
+	// +listMapKey=reason
+	Disruptions []DisruptionsAllowed `json:"disruptions,omitempty"`
 	// Conditions: Ready, NodeClassReady, ValidationSucceeded.
 	// +optional
 	// +listType=map
 	// +listMapKey=type
 	Conditions []metav1.Condition `json:"conditions,omitempty"`
+}
+
+// DisruptionsAllowed is what the budgets allow for one reason.
+type DisruptionsAllowed struct {
+	// Reason is the disruption reason.
+	Reason DisruptionReason `json:"reason"`
+	// Allowed is how many nodes may be disrupted for the reason now, those
+	// already being disrupted included.
+	Allowed int32 `json:"allowed"`
+	// NextChange is when a scheduled budget next opens or closes and so
+	// changes Allowed; unset when no budget has a schedule.
+	// +optional
+	NextChange *metav1.Time `json:"nextChange,omitempty"`
+	// AllowedAfterNextChange is what Allowed becomes at NextChange.
+	// +optional
+	AllowedAfterNextChange *int32 `json:"allowedAfterNextChange,omitempty"`
 }
 
 // NodePool conditions besides Ready.

@@ -78,22 +78,64 @@ func Active(b v1.Budget, now time.Time) (bool, error) {
 	if b.Schedule == nil {
 		return true, nil
 	}
-	if b.Duration == nil {
-		return false, fmt.Errorf("budget schedule %q has no duration", *b.Schedule)
-	}
-	loc := time.UTC
-	if b.TimeZone != nil && *b.TimeZone != "" {
-		var err error
-		if loc, err = time.LoadLocation(*b.TimeZone); err != nil {
-			return false, fmt.Errorf("budget time zone %q: %w", *b.TimeZone, err)
-		}
-	}
-	schedule, err := cron.ParseStandard(*b.Schedule)
+	schedule, loc, err := parseSchedule(b)
 	if err != nil {
-		return false, fmt.Errorf("budget schedule %q: %w", *b.Schedule, err)
+		return false, err
 	}
 	// The window is open when the schedule fired within the last duration.
 	local := now.In(loc)
 	next := schedule.Next(local.Add(-b.Duration.Duration - time.Second))
 	return !next.After(local), nil
+}
+
+// parseSchedule reads a scheduled budget's cron schedule and time zone.
+func parseSchedule(b v1.Budget) (cron.Schedule, *time.Location, error) {
+	if b.Duration == nil {
+		return nil, nil, fmt.Errorf("budget schedule %q has no duration", *b.Schedule)
+	}
+	loc := time.UTC
+	if b.TimeZone != nil && *b.TimeZone != "" {
+		var err error
+		if loc, err = time.LoadLocation(*b.TimeZone); err != nil {
+			return nil, nil, fmt.Errorf("budget time zone %q: %w", *b.TimeZone, err)
+		}
+	}
+	schedule, err := cron.ParseStandard(*b.Schedule)
+	if err != nil {
+		return nil, nil, fmt.Errorf("budget schedule %q: %w", *b.Schedule, err)
+	}
+	return schedule, loc, nil
+}
+
+// NextChange returns the first moment after now at which a scheduled budget
+// that covers reason opens or closes, and what Allowed returns from then on.
+// ok is false when no budget covering reason has a schedule.
+func NextChange(budgets []v1.Budget, reason v1.DisruptionReason, total int, now time.Time) (at time.Time, allowed int, ok bool, err error) {
+	for _, b := range budgets {
+		if b.Schedule == nil || (len(b.Reasons) > 0 && !contains(b.Reasons, reason)) {
+			continue
+		}
+		schedule, loc, err := parseSchedule(b)
+		if err != nil {
+			return time.Time{}, 0, false, err
+		}
+		local := now.In(loc)
+		// The window that opened last closes a duration later; the next
+		// one opens at the next firing.
+		change := schedule.Next(local)
+		if opened := schedule.Next(local.Add(-b.Duration.Duration - time.Second)); !opened.After(local) {
+			if closes := opened.Add(b.Duration.Duration); closes.Before(change) {
+				change = closes
+			}
+		}
+		if !ok || change.Before(at) {
+			at, ok = change, true
+		}
+	}
+	if !ok {
+		return time.Time{}, 0, false, nil
+	}
+	// Just past the moment, so that a window closing then counts as closed.
+	allowed, err = Allowed(budgets, reason, total, at.Add(time.Second))
+	return at.UTC(), allowed, true, err
 }

@@ -42,3 +42,38 @@ func TestAllowed(t *testing.T) {
 		t.Error("a bad schedule was accepted")
 	}
 }
+
+func TestNextChange(t *testing.T) {
+	// Business hours in New York block disruption: 09:00–17:00 EST is
+	// 14:00–22:00 UTC on weekdays.
+	businessHours := v1.Budget{Nodes: "0", Schedule: ptr.To("0 9 * * 1-5"), Duration: &metav1.Duration{Duration: 8 * time.Hour}, TimeZone: ptr.To("America/New_York")}
+	budgets := []v1.Budget{{Nodes: "2"}, businessHours}
+	utc := func(day, hour, minute int) time.Time { return time.Date(2026, 11, day, hour, minute, 0, 0, time.UTC) }
+	for _, tc := range []struct {
+		name        string
+		now         time.Time
+		wantAt      time.Time
+		wantAllowed int
+		wantNow     int
+	}{
+		{"Monday before the window: it opens at 09:00 New York", utc(30, 13, 0), utc(30, 14, 0), 0, 2},
+		{"in the window: it closes at 17:00 New York", utc(30, 15, 0), utc(30, 22, 0), 2, 0},
+		{"Friday evening: it opens again on Monday", utc(27, 23, 0), utc(30, 14, 0), 0, 2},
+		{"Saturday: Monday", utc(28, 12, 0), utc(30, 14, 0), 0, 2},
+	} {
+		at, allowed, ok, err := NextChange(budgets, v1.DisruptionReasonDrifted, 10, tc.now)
+		if err != nil || !ok || !at.Equal(tc.wantAt) || allowed != tc.wantAllowed {
+			t.Errorf("%s: NextChange = %v, %d, %v, %v; want %v, %d", tc.name, at, allowed, ok, err, tc.wantAt, tc.wantAllowed)
+		}
+		if now, _ := Allowed(budgets, v1.DisruptionReasonDrifted, 10, tc.now); now != tc.wantNow {
+			t.Errorf("%s: Allowed now = %d, want %d", tc.name, now, tc.wantNow)
+		}
+		// The change happens exactly then: a second before, the old value.
+		if before, _ := Allowed(budgets, v1.DisruptionReasonDrifted, 10, at.Add(-time.Second)); before != tc.wantNow {
+			t.Errorf("%s: a second before the change Allowed = %d, want %d", tc.name, before, tc.wantNow)
+		}
+	}
+	if _, _, ok, _ := NextChange([]v1.Budget{{Nodes: "1"}}, v1.DisruptionReasonEmpty, 3, utc(30, 0, 0)); ok {
+		t.Error("a budget without a schedule never changes")
+	}
+}
