@@ -19,6 +19,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	v1 "github.com/tailor-sh/tailor/api/v1"
+	"github.com/tailor-sh/tailor/cloudprovider"
 	nodepoolstatus "github.com/tailor-sh/tailor/controllers/nodepool/status"
 	"github.com/tailor-sh/tailor/operator"
 )
@@ -201,7 +202,7 @@ func demoSummary(ctx context.Context, out io.Writer, c client.Client, op *operat
 		if err != nil {
 			return err
 		}
-		price += nodepoolstatus.Price(nc, its)
+		price += cloudprovider.Price(nc, its)
 		types[nc.Labels[v1.LabelCapacityType]+" "+nc.Labels[corev1.LabelInstanceTypeStable]]++
 	}
 	used := map[string]bool{}

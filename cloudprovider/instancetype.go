@@ -148,3 +148,21 @@ func (it *InstanceType) Fits(requests corev1.ResourceList) (corev1.ResourceName,
 	}
 	return "", true
 }
+
+// Price is the hourly price of a launched NodeClaim's offering among its,
+// or 0 when it is not launched or the offering is unknown.
+func Price(nc *v1.NodeClaim, its []*InstanceType) float64 {
+	name := nc.Labels[corev1.LabelInstanceTypeStable]
+	zone, capacityType := nc.Labels[corev1.LabelTopologyZone], nc.Labels[v1.LabelCapacityType]
+	for _, it := range its {
+		if it.Name != name {
+			continue
+		}
+		for _, o := range it.Offerings {
+			if o.Zone == zone && o.CapacityType == capacityType {
+				return o.Price
+			}
+		}
+	}
+	return 0
+}

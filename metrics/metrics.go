@@ -51,10 +51,25 @@ var (
 		Namespace: namespace, Subsystem: "nodeclaims", Name: "created_total",
 		Help: "NodeClaims created, by NodePool.",
 	}, []string{"nodepool"})
+	// DisruptionDecisions counts the disruptions Tailor carried out.
+	DisruptionDecisions = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: namespace, Subsystem: "disruption", Name: "decisions_total",
+		Help: "Disruption decisions carried out, by NodePool, reason (Empty, Underutilized, Drifted, Expired) and action (delete, replace).",
+	}, []string{"nodepool", "reason", "action"})
+	// DisruptionSavings sums the hourly price saved by disruptions.
+	DisruptionSavings = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Namespace: namespace, Subsystem: "disruption", Name: "savings_dollars_per_hour_total",
+		Help: "Sum of the hourly prices saved by disruption decisions, in US dollars per hour, by NodePool and reason.",
+	}, []string{"nodepool", "reason"})
+	// DisruptionsAllowed is what each pool's budgets allow now.
+	DisruptionsAllowed = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Namespace: namespace, Subsystem: "nodepool", Name: "disruptions_allowed",
+		Help: "Nodes the NodePool's budgets let Tailor disrupt now, by reason.",
+	}, []string{"nodepool", "reason"})
 	// NodeClaimsTerminated counts NodeClaims deleted by Tailor, by reason.
 	NodeClaimsTerminated = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Namespace: namespace, Subsystem: "nodeclaims", Name: "terminated_total",
-		Help: "NodeClaims Tailor deleted, by NodePool and reason (insufficient_capacity, launch_timeout, registration_timeout, node_deleted, instance_gone, leaked, empty).",
+		Help: "NodeClaims Tailor deleted, by NodePool and reason (insufficient_capacity, launch_timeout, registration_timeout, node_deleted, instance_gone, leaked, Empty, Underutilized, Drifted, Expired).",
 	}, []string{"nodepool", "reason"})
 	// NodeClaims is the number of NodeClaims by NodePool and phase.
 	NodeClaims = prometheus.NewGaugeVec(prometheus.GaugeOpts{
@@ -97,6 +112,7 @@ var (
 
 func init() {
 	crmetrics.Registry.MustRegister(PendingPods, BatchSize, BatchWindow, SolveDuration, UnschedulablePods,
+		DisruptionDecisions, DisruptionSavings, DisruptionsAllowed,
 		NodeClaimsCreated, NodeClaimsTerminated, NodeClaims, PhaseDuration,
 		CloudCallDuration, CloudCallErrors, ClusterCost, NodePoolUsage, NodePoolLimit)
 }

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"k8s.io/client-go/rest"
+	"k8s.io/utils/clock"
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -66,6 +67,14 @@ type Options struct {
 	// for, and GarbageCollectionGracePeriod how old an instance or
 	// NodeClaim must be before garbage collection touches it.
 	GarbageCollectionInterval, GarbageCollectionGracePeriod time.Duration
+	// DisruptionInterval is how often nodes are looked at for disruption,
+	// ValidationDelay how long a consolidation waits before it is decided
+	// again and carried out, and ReplacementTimeout how long a replacement
+	// may take to become ready.
+	DisruptionInterval, ValidationDelay, ReplacementTimeout time.Duration
+	// Calendar is the wall clock that disruption budget schedules are read
+	// against; nil means the real one. Tests set a fake one.
+	Calendar clock.PassiveClock
 	// SimTick is how often the simulated cloud acts; zero means a second.
 	SimTick time.Duration
 	// SkipControllerNameValidation lets one process build several
@@ -155,10 +164,12 @@ func New(cfg *rest.Config, opts Options) (*Operator, error) {
 	}).SetupWithManager(mgr); err != nil {
 		return nil, fmt.Errorf("set up the NodeClaim lifecycle controller: %w", err)
 	}
-	if err := nodepoolstatus.New(mgr.GetClient(), op.CloudProvider).SetupWithManager(mgr); err != nil {
+	if err := nodepoolstatus.New(mgr.GetClient(), op.CloudProvider, opts.Calendar).SetupWithManager(mgr); err != nil {
 		return nil, fmt.Errorf("set up the NodePool status controller: %w", err)
 	}
-	if err := mgr.Add(&disruption.Emptiness{Client: mgr.GetClient(), Cluster: op.Cluster, Recorder: recorder}); err != nil {
+	if err := mgr.Add(disruption.New(mgr.GetClient(), op.Cluster, op.CloudProvider, recorder, disruption.Options{
+		Interval: opts.DisruptionInterval, ValidationDelay: opts.ValidationDelay, ReplacementTimeout: opts.ReplacementTimeout, Calendar: opts.Calendar,
+	})); err != nil {
 		return nil, err
 	}
 	if err := mgr.Add(garbagecollection.New(mgr.GetClient(), op.CloudProvider, recorder,

@@ -296,6 +296,9 @@ func (p *Provider) newInstance(id string, class *simv1.SimNodeClass, nodeClaim *
 	labels[corev1.LabelTopologyZone] = o.Zone
 	labels[v1.LabelCapacityType] = o.CapacityType
 	labels[corev1.LabelHostname] = nodeClaim.Name
+	// The simulated machines boot Linux; a kubelet labels its Node with
+	// the operating system it runs.
+	labels[corev1.LabelOSStable] = "linux"
 	// Nodes register tainted until Tailor has synced them, as kubelets
 	// configured by Tailor's node bootstrap would.
 	taints := append([]corev1.Taint{{Key: v1.TaintKeyUnregistered, Effect: corev1.TaintEffectNoExecute}}, nodeClaim.Spec.Taints...)

@@ -50,10 +50,19 @@ const (
 	// DrainBlocked: a PodDisruptionBudget or the do-not-disrupt annotation
 	// holds up a drain.
 	DrainBlocked = "DrainBlocked"
-	// Disrupted: Tailor is removing a node on its own account (empty).
+	// Disrupted: Tailor is removing or replacing a node on its own account
+	// (empty, underutilized, drifted or expired). The note is the decision
+	// record: the reason, the $/hour saved and the pods moved.
 	Disrupted = "Disrupted"
-	// DisruptionBlocked: a node could go, but a budget or an error keeps it.
+	// DisruptionBlocked: a node could go, but something keeps it: a budget,
+	// a PodDisruptionBudget, the do-not-disrupt annotation, a pod with
+	// nowhere else to run, or a saving too small to be worth the move.
 	DisruptionBlocked = "DisruptionBlocked"
+	// DisruptionAborted: a replacement never became ready, so the node it
+	// was to replace stays.
+	DisruptionAborted = "DisruptionAborted"
+	// Drifted: a node no longer matches its NodePool or node class.
+	Drifted = "Drifted"
 )
 
 // Recorder publishes events, dropping one identical (same object, reason and

@@ -18,10 +18,11 @@ import (
 // of nodes.
 const resourceNodes corev1.ResourceName = "nodes"
 
-// budget is what a NodePool may still launch. The provisioner is the only
-// writer of NodeClaims and decides one batch at a time, so charging every
-// claim here, launched or not, at the most it can turn out to be keeps the
-// pool within its limits however many batches are in flight.
+// budget is what a NodePool may still launch. The provisioner decides one
+// batch at a time, so charging every claim here, launched or not, at the
+// most it can turn out to be keeps the pool within its limits however many
+// batches are in flight. (Disruption launches replacements for nodes about
+// to go, so a pool may briefly hold both; see Remaining.)
 type budget struct {
 	// remaining is nil when the pool has no limits.
 	remaining corev1.ResourceList
@@ -130,8 +131,16 @@ func (b *budget) admit(nc *scheduling.NewNodeClaim) ([]scheduling.Candidate, boo
 	return kept, true
 }
 
-// newNodeClaim makes the NodeClaim object for a decision of the core.
-func newNodeClaim(pool *v1.NodePool, decision *scheduling.NewNodeClaim, candidates []scheduling.Candidate) *v1.NodeClaim {
+// Remaining is what the pool may still launch within its limits when it has
+// claims (launched or not, each charged at the most it can become), or nil
+// when the pool has no limits.
+func Remaining(pool *v1.NodePool, its []*cloudprovider.InstanceType, claims []*v1.NodeClaim) corev1.ResourceList {
+	return newBudget(pool, its, claims).remaining
+}
+
+// NewNodeClaim makes the NodeClaim object for a decision of the core,
+// allowing only the given candidates of the decision.
+func NewNodeClaim(pool *v1.NodePool, decision *scheduling.NewNodeClaim, candidates []scheduling.Candidate) *v1.NodeClaim {
 	template := pool.Spec.Template
 	labels := map[string]string{}
 	for k, v := range template.ObjectMeta.Labels {

@@ -301,7 +301,7 @@ func (p *Provisioner) Provision(ctx context.Context) (Report, error) {
 			p.recorder.Warning(pool, events.LimitReached, "Provision", "NodePool %s has reached its limits (%s); %d pods wait", pool.Name, describeLimits(pool), len(decision.Pods))
 			continue
 		}
-		creates = append(creates, &toCreate{object: newNodeClaim(pool, decision, candidates), decision: decision, summary: describeCandidates(candidates)})
+		creates = append(creates, &toCreate{object: NewNodeClaim(pool, decision, candidates), decision: decision, summary: describeCandidates(candidates)})
 	}
 	decided := time.Now()
 	errs := make([]error, len(creates))

@@ -52,6 +52,8 @@ var testOptions = operator.Options{
 	GarbageCollectionInterval:    time.Second,
 	GarbageCollectionGracePeriod: 3 * time.Second,
 	SkipControllerNameValidation: true,
+	DisruptionInterval:           500 * time.Millisecond,
+	ValidationDelay:              2 * time.Second,
 }
 
 // env is one test's view of the cluster.

@@ -16,6 +16,8 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/utils/clock"
+	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
@@ -23,6 +25,7 @@ import (
 
 	v1 "github.com/tailor-sh/tailor/api/v1"
 	"github.com/tailor-sh/tailor/cloudprovider"
+	coredisruption "github.com/tailor-sh/tailor/core/disruption"
 	"github.com/tailor-sh/tailor/metrics"
 )
 
@@ -34,11 +37,16 @@ const resync = 30 * time.Second
 type Controller struct {
 	client   client.Client
 	provider cloudprovider.CloudProvider
+	calendar clock.PassiveClock
 }
 
-// New returns the controller.
-func New(c client.Client, provider cloudprovider.CloudProvider) *Controller {
-	return &Controller{client: c, provider: provider}
+// New returns the controller. calendar is the wall clock that budget
+// schedules are read against; nil means the real one.
+func New(c client.Client, provider cloudprovider.CloudProvider, calendar clock.PassiveClock) *Controller {
+	if calendar == nil {
+		calendar = clock.RealClock{}
+	}
+	return &Controller{client: c, provider: provider, calendar: calendar}
 }
 
 // SetupWithManager registers the controller; it watches NodePools and their
@@ -100,7 +108,7 @@ func (c *Controller) Reconcile(ctx context.Context, req reconcile.Request) (reco
 			sum.Add(q)
 			resources[name] = sum
 		}
-		cost += Price(nc, its)
+		cost += cloudprovider.Price(nc, its)
 	}
 	resources["nodes"] = *resource.NewQuantity(int64(len(claims.Items)), resource.DecimalSI)
 	pool.Status.Resources = resources
@@ -109,7 +117,21 @@ func (c *Controller) Reconcile(ctx context.Context, req reconcile.Request) (reco
 	set := func(t string, status metav1.ConditionStatus, reason, message string) {
 		apimeta.SetStatusCondition(&pool.Status.Conditions, metav1.Condition{Type: t, Status: status, Reason: reason, Message: message, ObservedGeneration: pool.Generation})
 	}
-	set(v1.ConditionValidationSucceeded, metav1.ConditionTrue, "Valid", "")
+	requeue := resync
+	disruptions, budgetErr := disruptionsAllowed(pool, len(claims.Items), c.calendar.Now())
+	if budgetErr != nil {
+		set(v1.ConditionValidationSucceeded, metav1.ConditionFalse, "InvalidBudget", budgetErr.Error()+"; no node of the pool is disrupted until it is fixed")
+	} else {
+		set(v1.ConditionValidationSucceeded, metav1.ConditionTrue, "Valid", "")
+		pool.Status.Disruptions = disruptions
+		for _, d := range disruptions {
+			if d.NextChange != nil {
+				// Just after the window opens or closes.
+				requeue = min(requeue, d.NextChange.Sub(c.calendar.Now())+time.Second)
+			}
+			metrics.DisruptionsAllowed.WithLabelValues(pool.Name, string(d.Reason)).Set(float64(d.Allowed))
+		}
+	}
 	switch {
 	case itsErr == nil:
 		set(v1.ConditionNodeClassReady, metav1.ConditionTrue, "NodeClassReady", fmt.Sprintf("%d instance types", len(its)))
@@ -137,30 +159,34 @@ func (c *Controller) Reconcile(ctx context.Context, req reconcile.Request) (reco
 	for name, q := range pool.Spec.Limits {
 		metrics.NodePoolLimit.WithLabelValues(pool.Name, string(name)).Set(q.AsApproximateFloat64())
 	}
-	return reconcile.Result{RequeueAfter: resync}, nil
+	return reconcile.Result{RequeueAfter: max(requeue, time.Second)}, nil
+}
+
+// disruptionsAllowed is what the pool's budgets allow now for each reason,
+// and when that changes next.
+func disruptionsAllowed(pool *v1.NodePool, total int, now time.Time) ([]v1.DisruptionsAllowed, error) {
+	var out []v1.DisruptionsAllowed
+	for _, reason := range []v1.DisruptionReason{v1.DisruptionReasonEmpty, v1.DisruptionReasonUnderutilized, v1.DisruptionReasonDrifted, v1.DisruptionReasonExpired} {
+		allowed, err := coredisruption.Allowed(pool.Spec.Disruption.Budgets, reason, total, now)
+		if err != nil {
+			return nil, err
+		}
+		d := v1.DisruptionsAllowed{Reason: reason, Allowed: int32(allowed)}
+		at, next, ok, err := coredisruption.NextChange(pool.Spec.Disruption.Budgets, reason, total, now)
+		if err != nil {
+			return nil, err
+		}
+		if ok {
+			d.NextChange, d.AllowedAfterNextChange = &metav1.Time{Time: at}, ptr.To(int32(next))
+		}
+		out = append(out, d)
+	}
+	return out, nil
 }
 
 // forget drops a deleted pool's metrics.
 func forget(pool string) {
-	for _, vec := range []*prometheus.GaugeVec{metrics.NodeClaims, metrics.ClusterCost, metrics.NodePoolUsage, metrics.NodePoolLimit} {
+	for _, vec := range []*prometheus.GaugeVec{metrics.DisruptionsAllowed, metrics.NodeClaims, metrics.ClusterCost, metrics.NodePoolUsage, metrics.NodePoolLimit} {
 		vec.DeletePartialMatch(map[string]string{"nodepool": pool})
 	}
-}
-
-// Price is the hourly price of a launched NodeClaim's offering among its,
-// or 0 when it is not launched or the offering is unknown.
-func Price(nc *v1.NodeClaim, its []*cloudprovider.InstanceType) float64 {
-	name := nc.Labels[corev1.LabelInstanceTypeStable]
-	zone, capacityType := nc.Labels[corev1.LabelTopologyZone], nc.Labels[v1.LabelCapacityType]
-	for _, it := range its {
-		if it.Name != name {
-			continue
-		}
-		for _, o := range it.Offerings {
-			if o.Zone == zone && o.CapacityType == capacityType {
-				return o.Price
-			}
-		}
-	}
-	return 0
 }

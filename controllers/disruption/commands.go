@@ -1,0 +1,260 @@
+package disruption
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/log"
+
+	v1 "github.com/tailor-sh/tailor/api/v1"
+	"github.com/tailor-sh/tailor/controllers/events"
+	"github.com/tailor-sh/tailor/controllers/node/termination"
+	"github.com/tailor-sh/tailor/controllers/provisioning"
+	"github.com/tailor-sh/tailor/controllers/state"
+	coredisruption "github.com/tailor-sh/tailor/core/disruption"
+	"github.com/tailor-sh/tailor/metrics"
+)
+
+// protectFor is how long a replacement is left alone after the nodes it
+// replaces started draining, so that it is not judged empty before their
+// pods arrive.
+const protectFor = time.Minute
+
+// command is a move under way: replacements launching for candidates that
+// are tainted and wait to be deleted.
+type command struct {
+	reason       v1.DisruptionReason
+	pool         string
+	describe     string
+	candidates   []string // NodeClaim names
+	replacements []string // NodeClaim names
+	started      time.Time
+}
+
+// execute carries out a decision: a deletion at once, a replacement by
+// tainting the candidates and launching the replacements; advance finishes
+// it once they are ready.
+func (c *Controller) execute(ctx context.Context, v *view, reason v1.DisruptionReason, because string, d coredisruption.Decision) error {
+	logger := log.FromContext(ctx)
+	byNode := map[string]*state.StateNode{}
+	for _, n := range v.nodes {
+		byNode[n.Name()] = n
+	}
+	var nodes []*state.StateNode
+	for _, cand := range d.Candidates {
+		n := byNode[cand.Name]
+		if n == nil {
+			return fmt.Errorf("candidate %s is not in the cluster", cand.Name)
+		}
+		nodes = append(nodes, n)
+	}
+	pool := v.pools[nodes[0].NodePool()]
+	cmd := &command{reason: reason, pool: pool.Name, describe: d.Describe(), started: v.now}
+	for _, n := range nodes {
+		cmd.candidates = append(cmd.candidates, n.NodeClaim.Name)
+		v.busy[n.NodeClaim.Name] = true
+		v.disrupting[n.NodePool()]++
+	}
+	record := fmt.Sprintf("%s (%s): %s", reason, because, cmd.describe)
+	if len(d.Moved) > 0 {
+		record += "; pods: " + podNames(d.Moved, 10)
+	}
+	if d.Action == coredisruption.ActionReplace {
+		for _, n := range nodes {
+			if err := c.taint(ctx, n.Node); err != nil {
+				c.untaint(ctx, nodes)
+				return err
+			}
+		}
+		for _, r := range d.Replacements {
+			rpool := v.pools[r.NodePool]
+			if rpool == nil {
+				rpool = pool
+			}
+			nc := provisioning.NewNodeClaim(rpool, r, r.Candidates)
+			if err := c.client.Create(ctx, nc); err != nil {
+				c.abort(ctx, v, cmd, fmt.Sprintf("creating a replacement failed: %v", err))
+				return fmt.Errorf("create a replacement for %s: %w", strings.Join(cmd.candidates, ", "), err)
+			}
+			c.cluster.Created(nc)
+			metrics.NodeClaimsCreated.WithLabelValues(rpool.Name).Inc()
+			cmd.replacements = append(cmd.replacements, nc.Name)
+			v.busy[nc.Name] = true
+		}
+		c.commands = append(c.commands, cmd)
+		record += "; launching " + strings.Join(cmd.replacements, ", ") + " first"
+	} else if err := c.remove(ctx, v, cmd); err != nil {
+		return err
+	}
+	metrics.DisruptionDecisions.WithLabelValues(pool.Name, string(reason), strings.ToLower(string(d.Action))).Inc()
+	if s := d.Savings(); s > 0 {
+		metrics.DisruptionSavings.WithLabelValues(pool.Name, string(reason)).Add(s)
+	}
+	for _, n := range nodes {
+		c.recorder.Normal(n.NodeClaim, events.Disrupted, "Disrupt", "%s", record)
+	}
+	c.recorder.Normal(pool, events.Disrupted, "Disrupt", "%s", record)
+	logger.Info("disrupting", "reason", reason, "because", because, "decision", cmd.describe, "pods", len(d.Moved), "replacements", cmd.replacements)
+	return nil
+}
+
+// advance finishes the moves whose replacements are ready and abandons
+// those whose replacements failed or took too long.
+func (c *Controller) advance(ctx context.Context, v *view) error {
+	var errs []error
+	kept := c.commands[:0]
+	for _, cmd := range c.commands {
+		ready, failed := true, ""
+		for _, name := range cmd.replacements {
+			n := v.nodes[name]
+			switch {
+			case n == nil || n.Deleting():
+				failed = fmt.Sprintf("replacement %s is gone: its launch failed or it was deleted", name)
+			case !n.Initialized():
+				ready = false
+			}
+		}
+		if failed == "" && !ready && v.now.Sub(cmd.started) > c.opts.ReplacementTimeout {
+			failed = fmt.Sprintf("the replacements were not ready after %s", c.opts.ReplacementTimeout)
+		}
+		switch {
+		case failed != "":
+			c.abort(ctx, v, cmd, failed)
+		case ready:
+			for _, name := range cmd.replacements {
+				c.protected[name] = v.now.Add(protectFor)
+			}
+			if err := c.remove(ctx, v, cmd); err != nil {
+				errs = append(errs, err)
+				kept = append(kept, cmd) // try again next time
+			}
+		default:
+			kept = append(kept, cmd)
+		}
+	}
+	c.commands = kept
+	return errors.Join(errs...)
+}
+
+// remove deletes the candidates' NodeClaims, which drains and terminates
+// their nodes.
+func (c *Controller) remove(ctx context.Context, v *view, cmd *command) error {
+	for _, name := range cmd.candidates {
+		n := v.nodes[name]
+		if n == nil || n.NodeClaim.DeletionTimestamp != nil {
+			continue
+		}
+		if err := c.client.Delete(ctx, n.NodeClaim); client.IgnoreNotFound(err) != nil {
+			return fmt.Errorf("delete NodeClaim %s (%s): %w", name, cmd.reason, err)
+		}
+		metrics.NodeClaimsTerminated.WithLabelValues(cmd.pool, string(cmd.reason)).Inc()
+	}
+	return nil
+}
+
+// abort abandons a move: the candidates stay and are untainted, and the
+// replacements, which no pod was sent to, are deleted.
+func (c *Controller) abort(ctx context.Context, v *view, cmd *command, why string) {
+	logger := log.FromContext(ctx)
+	var nodes []*state.StateNode
+	for _, name := range cmd.candidates {
+		if n := v.nodes[name]; n != nil {
+			nodes = append(nodes, n)
+			c.recorder.Warning(n.NodeClaim, events.DisruptionAborted, "Disrupt", "%s abandoned, the node stays: %s", cmd.describe, why)
+		}
+	}
+	c.untaint(ctx, nodes)
+	for _, name := range cmd.replacements {
+		if n := v.nodes[name]; n != nil && n.NodeClaim.DeletionTimestamp != nil {
+			continue
+		}
+		// A replacement created in this pass is not in the view yet.
+		if err := c.client.Delete(ctx, &v1.NodeClaim{ObjectMeta: metav1.ObjectMeta{Name: name}}); client.IgnoreNotFound(err) != nil {
+			logger.Error(err, "delete an abandoned replacement; emptiness will remove it", "nodeClaim", name)
+		}
+	}
+	if pool := v.pools[cmd.pool]; pool != nil {
+		c.recorder.Warning(pool, events.DisruptionAborted, "Disrupt", "%s abandoned: %s", cmd.describe, why)
+	}
+	logger.Info("disruption abandoned", "decision", cmd.describe, "why", why)
+}
+
+func (c *Controller) taint(ctx context.Context, node *corev1.Node) error {
+	if node == nil || slices.ContainsFunc(node.Spec.Taints, func(t corev1.Taint) bool { return t.MatchTaint(&termination.DisruptedTaint) }) {
+		return nil
+	}
+	node = node.DeepCopy()
+	patch := client.MergeFromWithOptions(node.DeepCopy(), client.MergeFromWithOptimisticLock{})
+	node.Spec.Taints = append(node.Spec.Taints, termination.DisruptedTaint)
+	if err := c.client.Patch(ctx, node, patch); err != nil {
+		return fmt.Errorf("taint Node %s %s: %w", node.Name, termination.DisruptedTaint.ToString(), err)
+	}
+	return nil
+}
+
+// untaint removes the disrupted taint from nodes that are not being
+// deleted. Failures are logged: untaintOrphans retries after a restart.
+func (c *Controller) untaint(ctx context.Context, nodes []*state.StateNode) {
+	for _, n := range nodes {
+		if n.Node == nil || n.Deleting() {
+			continue
+		}
+		if err := c.removeTaint(ctx, n.Node); err != nil {
+			log.FromContext(ctx).Error(err, "untaint a node that stays", "node", n.Node.Name)
+		}
+	}
+}
+
+func (c *Controller) removeTaint(ctx context.Context, node *corev1.Node) error {
+	if !slices.ContainsFunc(node.Spec.Taints, func(t corev1.Taint) bool { return t.MatchTaint(&termination.DisruptedTaint) }) {
+		return nil
+	}
+	node = node.DeepCopy()
+	patch := client.MergeFromWithOptions(node.DeepCopy(), client.MergeFromWithOptimisticLock{})
+	node.Spec.Taints = slices.DeleteFunc(node.Spec.Taints, func(t corev1.Taint) bool { return t.MatchTaint(&termination.DisruptedTaint) })
+	if err := c.client.Patch(ctx, node, patch); err != nil {
+		return fmt.Errorf("untaint Node %s: %w", node.Name, err)
+	}
+	return nil
+}
+
+// untaintOrphans untaints the nodes that a move left tainted when the
+// previous leader stopped: nodes not being deleted.
+func (c *Controller) untaintOrphans(ctx context.Context) error {
+	snap, err := c.cluster.Snapshot(ctx)
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, n := range snap.Nodes {
+		if n.Node == nil || n.NodeClaim == nil || n.Deleting() {
+			continue
+		}
+		if err := c.removeTaint(ctx, n.Node); err != nil {
+			errs = append(errs, err)
+		} else if slices.ContainsFunc(n.Node.Spec.Taints, func(t corev1.Taint) bool { return t.MatchTaint(&termination.DisruptedTaint) }) {
+			log.FromContext(ctx).Info("untainted a node left by an unfinished move", "node", n.Node.Name)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// podNames lists up to limit pods as namespace/name.
+func podNames(pods []*corev1.Pod, limit int) string {
+	var names []string
+	for i, pod := range pods {
+		if i == limit {
+			names = append(names, fmt.Sprintf("and %d more", len(pods)-limit))
+			break
+		}
+		names = append(names, pod.Namespace+"/"+pod.Name)
+	}
+	return strings.Join(names, ", ")
+}

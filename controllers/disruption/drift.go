@@ -1,0 +1,104 @@
+package disruption
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	apimeta "k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/log"
+
+	v1 "github.com/tailor-sh/tailor/api/v1"
+	"github.com/tailor-sh/tailor/cloudprovider"
+	"github.com/tailor-sh/tailor/controllers/events"
+	"github.com/tailor-sh/tailor/controllers/state"
+	"github.com/tailor-sh/tailor/core/requirements"
+)
+
+// providerDriftEvery is how often the cloud provider is asked whether a node
+// has drifted from its node class; each question may be an API call.
+const providerDriftEvery = time.Minute
+
+// driftCheck is the provider's latest verdict on a NodeClaim.
+type driftCheck struct {
+	reason cloudprovider.DriftReason
+	at     time.Time
+}
+
+// Reasons of the Drifted condition.
+const (
+	driftReasonTemplate     = "NodePoolTemplateChanged"
+	driftReasonRequirements = "RequirementsNotMet"
+	driftReasonProvider     = "NodeClassDrifted"
+)
+
+// drifted says why the node no longer matches its pool or node class, or "",
+// and keeps the NodeClaim's Drifted condition true to it.
+func (c *Controller) drifted(ctx context.Context, v *view, n *state.StateNode, pool *v1.NodePool) string {
+	nc := n.NodeClaim
+	reason, message := "", ""
+	if hash := nc.Annotations[v1.AnnotationNodePoolHash]; hash != "" && hash != pool.TemplateHash() {
+		reason, message = driftReasonTemplate, fmt.Sprintf("NodePool %s's template changed since the node was launched", pool.Name)
+	}
+	if reason == "" {
+		// The claim's labels are what Tailor launched; the Node's may add
+		// what the kubelet knows.
+		labels := map[string]string{}
+		for k, val := range nc.Labels {
+			labels[k] = val
+		}
+		for k, val := range n.Node.Labels {
+			labels[k] = val
+		}
+		for _, r := range pool.Spec.Template.Spec.Requirements {
+			req, err := requirements.New(r.Key, requirements.Operator(r.Operator), r.Values...)
+			if err != nil || req.Matches(labels) {
+				continue
+			}
+			value, ok := labels[r.Key]
+			if !ok {
+				value = "(none)"
+			}
+			reason, message = driftReasonRequirements, fmt.Sprintf("label %s=%s no longer meets NodePool %s's requirement %s", r.Key, value, pool.Name, req)
+			break
+		}
+	}
+	if reason == "" {
+		check, ok := c.driftChecks[nc.Name]
+		if !ok || v.now.Sub(check.at) >= providerDriftEvery {
+			why, err := c.provider.IsDrifted(ctx, nc)
+			if err != nil {
+				log.FromContext(ctx).Error(err, "ask the cloud provider whether a node drifted", "nodeClaim", nc.Name)
+			}
+			check = driftCheck{reason: why, at: v.now}
+			c.driftChecks[nc.Name] = check
+		}
+		if check.reason != "" {
+			reason, message = driftReasonProvider, fmt.Sprintf("the cloud provider reports %s", check.reason)
+		}
+	}
+	c.markDrifted(ctx, nc, reason, message)
+	return message
+}
+
+// markDrifted sets or clears the NodeClaim's Drifted condition when it
+// changes, and says so once in an event.
+func (c *Controller) markDrifted(ctx context.Context, nc *v1.NodeClaim, reason, message string) {
+	have := apimeta.FindStatusCondition(nc.Status.Conditions, v1.ConditionDrifted)
+	if reason == "" && have == nil || have != nil && have.Reason == reason && have.Message == message {
+		return
+	}
+	updated := nc.DeepCopy()
+	patch := client.MergeFromWithOptions(nc.DeepCopy(), client.MergeFromWithOptimisticLock{})
+	if reason == "" {
+		apimeta.RemoveStatusCondition(&updated.Status.Conditions, v1.ConditionDrifted)
+	} else {
+		apimeta.SetStatusCondition(&updated.Status.Conditions, metav1.Condition{Type: v1.ConditionDrifted, Status: metav1.ConditionTrue, Reason: reason, Message: message, ObservedGeneration: nc.Generation})
+		c.recorder.Normal(nc, events.Drifted, "Disrupt", "Drifted: %s", message)
+	}
+	if err := c.client.Status().Patch(ctx, updated, patch); client.IgnoreNotFound(err) != nil {
+		log.FromContext(ctx).V(1).Info("record the Drifted condition; will retry", "nodeClaim", nc.Name, "error", err.Error())
+	}
+}
