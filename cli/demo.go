@@ -124,7 +124,10 @@ func runDemo(ctx context.Context, out io.Writer, c client.Client, op *operator.O
 					return err
 				}
 			}
-			return demoSummary(ctx, out, c, op, pods.Items, claims.Items, took)
+			if err := demoSummary(ctx, out, c, op, pods.Items, claims.Items, took); err != nil {
+				return err
+			}
+			return demoScaleDown(ctx, out, c, op)
 		}
 		select {
 		case <-ctx.Done():
@@ -215,11 +218,14 @@ func demoSummary(ctx context.Context, out io.Writer, c client.Client, op *operat
 			empty++
 		}
 	}
+	sort.Strings(strays)
+	if len(strays) > 0 {
+		return fmt.Errorf("the demo failed: pods run on nodes Tailor did not launch: %s", strings.Join(strays, "; "))
+	}
 	var mix []string
 	for _, t := range slices.Sorted(maps.Keys(types)) {
 		mix = append(mix, fmt.Sprintf("%d × %s", types[t], t))
 	}
-	sort.Strings(strays)
 	fmt.Fprintf(out, `
 Summary
   pods      %d Running, every one on a node Tailor launched
@@ -229,11 +235,9 @@ Summary
 `, len(pods), len(claims), strings.Join(mix, ", "), price, took.Seconds())
 	if empty > 0 {
 		fmt.Fprintf(out, `  note      %d of the nodes run none of these pods: kube-scheduler placed the pods they were
-            launched for elsewhere. Consolidation, which is not built yet, will remove them.
+            launched for elsewhere. Consolidation removes them once they have been empty for
+            the NodePool's consolidateAfter.
 `, empty)
-	}
-	if len(strays) > 0 {
-		return fmt.Errorf("the demo failed: %s", strings.Join(strays, "; "))
 	}
 	return nil
 }

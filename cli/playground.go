@@ -67,7 +67,7 @@ comes back as it was when the playground is started again.`,
 	cmd.Flags().StringVar(&o.dir, "dir", filepath.Join(".tailor", "playground"), "folder that keeps the cluster's data between runs")
 	cmd.Flags().StringVar(&o.kubeconfig, "kubeconfig", "", "where to write the admin kubeconfig (default <dir>/kubeconfig)")
 	cmd.Flags().StringVar(&o.catalog, "catalog", catalog.DefaultBuiltin, fmt.Sprintf("built-in catalog of the default SimNodeClass (%v)", catalog.BuiltinNames()))
-	cmd.Flags().BoolVar(&o.demo, "demo", false, "run a scripted scale-up of 56 pods in a fresh cluster, narrate it, print a summary and exit")
+	cmd.Flags().BoolVar(&o.demo, "demo", false, "run a scripted scale-up of 56 pods in a fresh cluster, then halve them and watch consolidation; narrate it, print summaries and exit")
 	cmd.Flags().BoolVar(&o.reset, "reset", false, "delete the cluster in --dir and start afresh")
 	cmd.Flags().BoolVarP(&o.verbose, "verbose", "v", false, "log what the controller does")
 	return cmd
@@ -124,8 +124,13 @@ func runPlayground(ctx context.Context, stdout, stderr io.Writer, o playgroundOp
 		logger = zap.New(zap.WriteTo(stderr))
 	}
 	ctrl.SetLogger(logger)
+	validationDelay := time.Duration(0) // the default
+	if o.demo {
+		validationDelay = demoValidationDelay
+	}
 	op, err := operator.New(cluster.RESTConfig, operator.Options{
-		CloudProvider: "sim",
+		CloudProvider:   "sim",
+		ValidationDelay: validationDelay,
 		// One controller on a private cluster: nothing to elect, and no
 		// ports to collide with another playground.
 		MetricsBindAddress:     "0",

@@ -6,6 +6,10 @@ import (
 	"strconv"
 )
 
+// TemplateHashVersion names the definition of TemplateHash; it changes
+// whenever what the hash covers changes.
+const TemplateHashVersion = "v2"
+
 // TemplateHash identifies the parts of the pool's template that a node cannot
 // change once launched: labels, annotations, taints, startup taints and node
 // class. A NodeClaim records it in AnnotationNodePoolHash; a NodeClaim whose

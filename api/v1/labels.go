@@ -59,6 +59,11 @@ const (
 	// AnnotationNodePoolHash records the hash of the NodePool template a
 	// NodeClaim was made from, for drift detection.
 	AnnotationNodePoolHash = Group + "/nodepool-hash"
+	// AnnotationNodePoolHashVersion records which definition of
+	// TemplateHash AnnotationNodePoolHash was computed with. A NodeClaim
+	// stamped by another definition is stamped again rather than drifted,
+	// so that upgrading Tailor does not replace every node.
+	AnnotationNodePoolHashVersion = Group + "/nodepool-hash-version"
 
 	// TaintKeyDisrupted marks a node that Tailor is taking away.
 	TaintKeyDisrupted = Group + "/disrupted"

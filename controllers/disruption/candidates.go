@@ -53,8 +53,11 @@ func (c *Controller) trackPods(v *view) {
 			delete(c.said, name)
 		}
 	}
-	for name, until := range c.protected {
-		if !seen[name] || v.now.After(until) {
+	for name, p := range c.protected {
+		if slices.ContainsFunc(p.candidates, func(candidate string) bool { return seen[candidate] }) {
+			p.until = v.now.Add(protectFor)
+		}
+		if !seen[name] || v.now.After(p.until) {
 			delete(c.protected, name)
 		}
 	}
@@ -161,7 +164,10 @@ func (c *Controller) settled(v *view, n *state.StateNode, pool *v1.NodePool) boo
 
 // input is the cluster for the core, without the nodes that a move under
 // way holds, and with each pool's limits counted as if the candidates were
-// gone: a replacement briefly runs next to the node it replaces.
+// gone: a replacement briefly runs next to the node it replaces. The pods
+// already looking for a node (pending ones, and those of nodes being
+// deleted) are placed first where they fit, and the room they take is not
+// offered to the candidates' pods.
 func (c *Controller) input(v *view, candidates []*coredisruption.Candidate) scheduling.Input {
 	in := scheduling.Input{
 		DaemonSets:             v.snap.DaemonSets,
@@ -173,14 +179,28 @@ func (c *Controller) input(v *view, candidates []*coredisruption.Candidate) sche
 		going[cand.Name] = true
 	}
 	claims := map[string][]*v1.NodeClaim{}
+	displaced := slices.Clone(v.snap.PendingPods)
+	var targets []*scheduling.Node
 	for _, n := range v.snap.Nodes {
 		if n.NodeClaim != nil && !going[n.Name()] {
 			claims[n.NodePool()] = append(claims[n.NodePool()], n.NodeClaim)
 		}
-		if n.Deleting() || (n.NodeClaim != nil && v.busy[n.NodeClaim.Name]) {
+		busy := n.NodeClaim != nil && v.busy[n.NodeClaim.Name]
+		if n.Deleting() && !busy {
+			for _, pod := range movable(n.Pods, v.now) {
+				pending := *pod
+				pending.Spec.NodeName = ""
+				displaced = append(displaced, &pending)
+			}
+		}
+		if n.Deleting() || busy {
 			continue
 		}
-		in.Nodes = append(in.Nodes, n.SchedulingNode())
+		node := n.SchedulingNode()
+		in.Nodes = append(in.Nodes, node)
+		if !going[node.Name] {
+			targets = append(targets, node)
+		}
 	}
 	for _, pool := range v.snap.NodePools {
 		its, ok := v.types[pool.Name]
@@ -188,6 +208,19 @@ func (c *Controller) input(v *view, candidates []*coredisruption.Candidate) sche
 			continue
 		}
 		in.NodePools = append(in.NodePools, &scheduling.NodePool{NodePool: pool, InstanceTypes: its, Remaining: provisioning.Remaining(pool, its, claims[pool.Name])})
+	}
+	if len(displaced) > 0 {
+		byName := map[string]*scheduling.Node{}
+		for _, n := range targets {
+			byName[n.Name] = n
+		}
+		placed := scheduling.Solve(scheduling.Input{Pods: displaced, Nodes: targets, DaemonSets: in.DaemonSets,
+			PersistentVolumeClaims: in.PersistentVolumeClaims, PersistentVolumes: in.PersistentVolumes, StorageClasses: in.StorageClasses})
+		for _, p := range placed.Existing {
+			if n := byName[p.Node]; n != nil {
+				n.Pods = append(slices.Clip(n.Pods), p.Pod)
+			}
+		}
 	}
 	return in
 }

@@ -23,9 +23,16 @@ import (
 )
 
 // protectFor is how long a replacement is left alone after the nodes it
-// replaces started draining, so that it is not judged empty before their
-// pods arrive.
+// replaces are gone, so that it is not judged empty before their pods
+// arrive.
 const protectFor = time.Minute
+
+// protection keeps a replacement from being disrupted while the nodes it
+// replaces still exist, and until protectFor after.
+type protection struct {
+	candidates []string
+	until      time.Time
+}
 
 // command is a move under way: replacements launching for candidates that
 // are tainted and wait to be deleted.
@@ -63,14 +70,10 @@ func (c *Controller) execute(ctx context.Context, v *view, reason v1.DisruptionR
 		v.disrupting[n.NodePool()]++
 	}
 	record := fmt.Sprintf("%s (%s): %s", reason, because, cmd.describe)
-	if len(d.Moved) > 0 {
-		record += "; pods: " + podNames(d.Moved, 10)
-	}
 	if d.Action == coredisruption.ActionReplace {
 		for _, n := range nodes {
 			if err := c.taint(ctx, n.Node); err != nil {
-				c.untaint(ctx, nodes)
-				return err
+				return err // untaintStrays removes the taints already set
 			}
 		}
 		for _, r := range d.Replacements {
@@ -92,6 +95,9 @@ func (c *Controller) execute(ctx context.Context, v *view, reason v1.DisruptionR
 		record += "; launching " + strings.Join(cmd.replacements, ", ") + " first"
 	} else if err := c.remove(ctx, v, cmd); err != nil {
 		return err
+	}
+	if len(d.Moved) > 0 {
+		record += "; pods: " + podNames(d.Moved, 10)
 	}
 	metrics.DisruptionDecisions.WithLabelValues(pool.Name, string(reason), strings.ToLower(string(d.Action))).Inc()
 	if s := d.Savings(); s > 0 {
@@ -129,7 +135,7 @@ func (c *Controller) advance(ctx context.Context, v *view) error {
 			c.abort(ctx, v, cmd, failed)
 		case ready:
 			for _, name := range cmd.replacements {
-				c.protected[name] = v.now.Add(protectFor)
+				c.protected[name] = &protection{candidates: cmd.candidates, until: v.now.Add(protectFor)}
 			}
 			if err := c.remove(ctx, v, cmd); err != nil {
 				errs = append(errs, err)
@@ -154,6 +160,7 @@ func (c *Controller) remove(ctx context.Context, v *view, cmd *command) error {
 		if err := c.client.Delete(ctx, n.NodeClaim); client.IgnoreNotFound(err) != nil {
 			return fmt.Errorf("delete NodeClaim %s (%s): %w", name, cmd.reason, err)
 		}
+		c.deleted[name] = v.now
 		metrics.NodeClaimsTerminated.WithLabelValues(cmd.pool, string(cmd.reason)).Inc()
 	}
 	return nil
@@ -163,14 +170,13 @@ func (c *Controller) remove(ctx context.Context, v *view, cmd *command) error {
 // replacements, which no pod was sent to, are deleted.
 func (c *Controller) abort(ctx context.Context, v *view, cmd *command, why string) {
 	logger := log.FromContext(ctx)
-	var nodes []*state.StateNode
 	for _, name := range cmd.candidates {
 		if n := v.nodes[name]; n != nil {
-			nodes = append(nodes, n)
 			c.recorder.Warning(n.NodeClaim, events.DisruptionAborted, "Disrupt", "%s abandoned, the node stays: %s", cmd.describe, why)
 		}
 	}
-	c.untaint(ctx, nodes)
+	// The candidates are untainted by untaintStrays once they are no longer
+	// busy: the view's copies may predate the taint.
 	for _, name := range cmd.replacements {
 		if n := v.nodes[name]; n != nil && n.NodeClaim.DeletionTimestamp != nil {
 			continue
@@ -199,19 +205,6 @@ func (c *Controller) taint(ctx context.Context, node *corev1.Node) error {
 	return nil
 }
 
-// untaint removes the disrupted taint from nodes that are not being
-// deleted. Failures are logged: untaintOrphans retries after a restart.
-func (c *Controller) untaint(ctx context.Context, nodes []*state.StateNode) {
-	for _, n := range nodes {
-		if n.Node == nil || n.Deleting() {
-			continue
-		}
-		if err := c.removeTaint(ctx, n.Node); err != nil {
-			log.FromContext(ctx).Error(err, "untaint a node that stays", "node", n.Node.Name)
-		}
-	}
-}
-
 func (c *Controller) removeTaint(ctx context.Context, node *corev1.Node) error {
 	if !slices.ContainsFunc(node.Spec.Taints, func(t corev1.Taint) bool { return t.MatchTaint(&termination.DisruptedTaint) }) {
 		return nil
@@ -225,25 +218,24 @@ func (c *Controller) removeTaint(ctx context.Context, node *corev1.Node) error {
 	return nil
 }
 
-// untaintOrphans untaints the nodes that a move left tainted when the
-// previous leader stopped: nodes not being deleted.
-func (c *Controller) untaintOrphans(ctx context.Context) error {
-	snap, err := c.cluster.Snapshot(ctx)
-	if err != nil {
-		return err
-	}
-	var errs []error
-	for _, n := range snap.Nodes {
-		if n.Node == nil || n.NodeClaim == nil || n.Deleting() {
+// untaintStrays untaints the nodes that carry the disrupted taint though
+// nothing is taking them away: a move was abandoned, or the previous leader
+// stopped in the middle of one. Nodes being deleted keep it; the drain
+// needs it.
+func (c *Controller) untaintStrays(ctx context.Context, v *view) {
+	for name, n := range v.nodes {
+		if n.Node == nil || n.Deleting() || v.busy[name] {
+			continue
+		}
+		if !slices.ContainsFunc(n.Node.Spec.Taints, func(t corev1.Taint) bool { return t.MatchTaint(&termination.DisruptedTaint) }) {
 			continue
 		}
 		if err := c.removeTaint(ctx, n.Node); err != nil {
-			errs = append(errs, err)
-		} else if slices.ContainsFunc(n.Node.Spec.Taints, func(t corev1.Taint) bool { return t.MatchTaint(&termination.DisruptedTaint) }) {
-			log.FromContext(ctx).Info("untainted a node left by an unfinished move", "node", n.Node.Name)
+			log.FromContext(ctx).Error(err, "untaint a node nothing is taking away; will retry", "node", n.Node.Name)
+			continue
 		}
+		log.FromContext(ctx).Info("untainted a node nothing is taking away", "node", n.Node.Name)
 	}
-	return errors.Join(errs...)
 }
 
 // podNames lists up to limit pods as namespace/name.

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	policyv1 "k8s.io/api/policy/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/clock"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/log"
@@ -17,6 +18,11 @@ import (
 	"github.com/tailor-sh/tailor/controllers/state"
 	coredisruption "github.com/tailor-sh/tailor/core/disruption"
 )
+
+// settlingLimit is how long a node that has not become ready holds up
+// disruption; lifecycle deletes nodes that never register, but one that
+// registers and never initializes must not block it for good.
+const settlingLimit = 15 * time.Minute
 
 // Defaults of Options.
 const (
@@ -60,15 +66,19 @@ type Controller struct {
 	proposal *proposal
 	// commands are the moves under way.
 	commands []*command
-	// protected are replacements that consolidation leaves alone until the
-	// time given, while the pods they were launched for move in.
-	protected map[string]time.Time
+	// protected are replacements that disruption leaves alone while the
+	// nodes they replace drain, and for a while after, as the pods they
+	// were launched for move in.
+	protected map[string]*protection
+	// deleted are the NodeClaims this controller deleted, with when, until
+	// the cache shows them deleting or gone.
+	deleted map[string]time.Time
 	// driftChecks caches the cloud provider's drift verdicts.
 	driftChecks map[string]driftCheck
 	// fruitless are the search keys of the last consolidation searches
 	// that found nothing, by pool: the search is not repeated until
 	// something it looked at changes.
-	fruitless map[string]uint64
+	fruitless map[string]fruitless
 	// said is the last reason each NodeClaim was told it stays, so that
 	// the same reason is not repeated every interval.
 	said map[string]string
@@ -90,7 +100,7 @@ func New(c client.Client, cluster *state.Cluster, provider cloudprovider.CloudPr
 	}
 	return &Controller{
 		client: c, cluster: cluster, provider: provider, recorder: recorder, opts: opts,
-		podsSince: map[string]podSet{}, protected: map[string]time.Time{}, driftChecks: map[string]driftCheck{}, said: map[string]string{}, fruitless: map[string]uint64{},
+		podsSince: map[string]podSet{}, protected: map[string]*protection{}, deleted: map[string]time.Time{}, driftChecks: map[string]driftCheck{}, said: map[string]string{}, fruitless: map[string]fruitless{},
 	}
 }
 
@@ -103,7 +113,6 @@ func (c *Controller) Start(ctx context.Context) error {
 	ctx = log.IntoContext(ctx, logger)
 	ticker := time.NewTicker(c.opts.Interval)
 	defer ticker.Stop()
-	recovered := false
 	for {
 		select {
 		case <-ctx.Done():
@@ -112,15 +121,6 @@ func (c *Controller) Start(ctx context.Context) error {
 		}
 		if !c.cluster.Synced(ctx) {
 			continue
-		}
-		if !recovered {
-			// A move in flight when the previous leader stopped left its
-			// nodes tainted; they run pods and nothing will finish the move.
-			if err := c.untaintOrphans(ctx); err != nil {
-				logger.Error(err, "untaint nodes left by an unfinished move")
-				continue
-			}
-			recovered = true
 		}
 		if err := c.reconcile(ctx); err != nil && ctx.Err() == nil {
 			logger.Error(err, "disruption")
@@ -137,13 +137,16 @@ type view struct {
 	types map[string][]*cloudprovider.InstanceType
 	// nodes are the nodes with a NodeClaim, by claim name.
 	nodes map[string]*state.StateNode
-	// total and disrupting count each pool's nodes, and those going away
-	// or being replaced.
+	// total counts each pool's nodes that stay (not being deleted, not a
+	// replacement still launching); disrupting those being deleted or
+	// replaced.
 	total, disrupting map[string]int
 	// busy are the claims a move under way holds: its candidates and its
 	// replacements. Decisions neither take them nor count on them.
 	busy map[string]bool
-	// settling is true while a node is launching for pending pods.
+	// settling is true while a node is launching for pending pods: moves
+	// wait until it has landed, as the pods it is for may need the room a
+	// move would count on.
 	settling bool
 }
 
@@ -156,6 +159,7 @@ func (c *Controller) reconcile(ctx context.Context) error {
 	if err := c.advance(ctx, v); err != nil {
 		return err
 	}
+	c.untaintStrays(ctx, v)
 	for _, method := range []func(context.Context, *view) error{c.removeEmpty, c.replaceExpired, c.replaceDrifted, c.consolidate} {
 		if err := method(ctx, v); err != nil {
 			return err
@@ -197,20 +201,44 @@ func (c *Controller) look(ctx context.Context) (*view, error) {
 			v.busy[name] = true
 		}
 	}
+	replacement := map[string]bool{}
+	for _, cmd := range c.commands {
+		for _, name := range cmd.replacements {
+			replacement[name] = true
+		}
+	}
+	present := map[string]bool{}
 	for _, n := range snap.Nodes {
 		if n.NodeClaim == nil {
 			continue
 		}
 		name, pool := n.NodeClaim.Name, n.NodePool()
+		present[name] = true
+		if at, ok := c.deleted[name]; ok && n.NodeClaim.DeletionTimestamp == nil {
+			// Deleted by this controller, but the cache does not show it
+			// yet: the view must not take the node for one that stays.
+			n.NodeClaim = n.NodeClaim.DeepCopy()
+			n.NodeClaim.DeletionTimestamp = &metav1.Time{Time: at}
+		}
 		v.nodes[name] = n
-		v.total[pool]++
+		// A percentage is of the nodes the pool keeps: not those going
+		// away, nor replacements still launching, which stand in for
+		// nodes already counted.
+		if !replacement[name] && !n.Deleting() {
+			v.total[pool]++
+		}
 		switch {
 		case n.Deleting():
 			v.disrupting[pool]++
 		case slices.ContainsFunc(c.commands, func(cmd *command) bool { return slices.Contains(cmd.candidates, name) }):
 			v.disrupting[pool]++
-		case !n.Initialized() && !v.busy[name]:
+		case !n.Initialized() && !v.busy[name] && v.now.Sub(n.NodeClaim.CreationTimestamp.Time) < settlingLimit:
 			v.settling = true
+		}
+	}
+	for name, at := range c.deleted {
+		if !present[name] || v.now.Sub(at) > time.Minute {
+			delete(c.deleted, name)
 		}
 	}
 	return v, nil

@@ -39,7 +39,17 @@ const (
 func (c *Controller) drifted(ctx context.Context, v *view, n *state.StateNode, pool *v1.NodePool) string {
 	nc := n.NodeClaim
 	reason, message := "", ""
-	if hash := nc.Annotations[v1.AnnotationNodePoolHash]; hash != "" && hash != pool.TemplateHash() {
+	if nc.Annotations[v1.AnnotationNodePoolHashVersion] != v1.TemplateHashVersion {
+		// Stamped by a Tailor whose hash covered other fields: what the
+		// node was made from cannot be told, so it is taken as current.
+		patch := client.MergeFrom(nc.DeepCopy())
+		stamped := nc.DeepCopy()
+		metav1.SetMetaDataAnnotation(&stamped.ObjectMeta, v1.AnnotationNodePoolHash, pool.TemplateHash())
+		metav1.SetMetaDataAnnotation(&stamped.ObjectMeta, v1.AnnotationNodePoolHashVersion, v1.TemplateHashVersion)
+		if err := c.client.Patch(ctx, stamped, patch); client.IgnoreNotFound(err) != nil {
+			log.FromContext(ctx).Error(err, "stamp the NodePool hash of a NodeClaim", "nodeClaim", nc.Name)
+		}
+	} else if hash := nc.Annotations[v1.AnnotationNodePoolHash]; hash != pool.TemplateHash() {
 		reason, message = driftReasonTemplate, fmt.Sprintf("NodePool %s's template changed since the node was launched", pool.Name)
 	}
 	if reason == "" {
@@ -52,9 +62,10 @@ func (c *Controller) drifted(ctx context.Context, v *view, n *state.StateNode, p
 		for k, val := range n.Node.Labels {
 			labels[k] = val
 		}
+		launched, _ := cloudprovider.NodeClaimRequirements(nc)
 		for _, r := range pool.Spec.Template.Spec.Requirements {
 			req, err := requirements.New(r.Key, requirements.Operator(r.Operator), r.Values...)
-			if err != nil || req.Matches(labels) {
+			if err != nil || !violates(req, labels, launched.Get(r.Key)) {
 				continue
 			}
 			value, ok := labels[r.Key]
@@ -81,6 +92,28 @@ func (c *Controller) drifted(ctx context.Context, v *view, n *state.StateNode, p
 	}
 	c.markDrifted(ctx, nc, reason, message)
 	return message
+}
+
+// violates reports whether a node no longer meets a pool requirement. A
+// label the node carries is judged by its value. Keys no node label carries
+// (a custom requirement only the NodeClaim records) are judged by what the
+// claim was launched with: every value it allowed must still be allowed.
+func violates(req *requirements.Requirement, labels map[string]string, launched *requirements.Requirement) bool {
+	if _, ok := labels[req.Key]; ok {
+		return !req.Matches(labels)
+	}
+	if launched == nil {
+		return !req.AllowsAbsent()
+	}
+	if !launched.Finite() {
+		return false // cannot tell; never replace a node on a guess
+	}
+	for _, v := range launched.Values() {
+		if !req.Allows(v) {
+			return true
+		}
+	}
+	return false
 }
 
 // markDrifted sets or clears the NodeClaim's Drifted condition when it

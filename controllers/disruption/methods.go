@@ -20,6 +20,16 @@ import (
 // maxMultiNode is the most nodes one consolidation takes together.
 const maxMultiNode = 50
 
+// researchEvery is how often a search that found nothing is repeated
+// though nothing it looks at changed: prices and capacity change too.
+const researchEvery = 5 * time.Minute
+
+// fruitless is a search that found nothing.
+type fruitless struct {
+	key uint64
+	at  time.Time
+}
+
 // sortedNodes returns the view's NodeClaim nodes by claim name, so that
 // decisions do not depend on map order.
 func sortedNodes(v *view) []*state.StateNode {
@@ -57,7 +67,7 @@ func (c *Controller) removeEmpty(ctx context.Context, v *view) error {
 		cand := c.candidate(v, n)
 		d := coredisruption.Decision{Action: coredisruption.ActionDelete, Candidates: []*coredisruption.Candidate{cand}, PricePerHour: cand.Price}
 		after, _ := consolidateAfter(pool)
-		if err := c.execute(ctx, v, v1.DisruptionReasonEmpty, fmt.Sprintf("no pod to move for %s (consolidateAfter)", after), d); err != nil {
+		if err := c.execute(ctx, v, v1.DisruptionReasonEmpty, fmt.Sprintf("no pod to move for %s, the consolidateAfter", after), d); err != nil {
 			return err
 		}
 	}
@@ -75,8 +85,8 @@ func (c *Controller) replaceExpired(ctx context.Context, v *view) error {
 		if expireAfter.IsNever() {
 			return ""
 		}
-		if age := v.now.Sub(n.NodeClaim.CreationTimestamp.Time); age >= *expireAfter.Duration {
-			return fmt.Sprintf("the node is %s old; NodePool %s's expireAfter is %s", age.Round(time.Second), pool.Name, expireAfter)
+		if created := n.NodeClaim.CreationTimestamp.Time; v.now.Sub(created) >= *expireAfter.Duration {
+			return fmt.Sprintf("launched %s; NodePool %s's expireAfter is %s", created.UTC().Format(time.RFC3339), pool.Name, expireAfter)
 		}
 		return ""
 	})
@@ -90,8 +100,13 @@ func (c *Controller) replaceDrifted(ctx context.Context, v *view) error {
 	})
 }
 
-// replace replaces, within budgets, the nodes for which why says why.
+// replace replaces, within budgets, the nodes for which why says why: one
+// per pass, so that each decision sees the cluster the last one left, and
+// none while nodes are launching for pending pods.
 func (c *Controller) replace(ctx context.Context, v *view, reason v1.DisruptionReason, why func(*state.StateNode, *v1.NodePool) string) error {
+	if v.settling {
+		return nil
+	}
 	for _, n := range sortedNodes(v) {
 		pool, ok := available(v, n)
 		if !ok {
@@ -115,9 +130,7 @@ func (c *Controller) replace(ctx context.Context, v *view, reason v1.DisruptionR
 			c.stay(ctx, n, reason, d.Why)
 			continue
 		}
-		if err := c.execute(ctx, v, reason, because, d); err != nil {
-			return err
-		}
+		return c.execute(ctx, v, reason, because, d)
 	}
 	return nil
 }
@@ -172,13 +185,13 @@ func (c *Controller) consolidate(ctx context.Context, v *view) error {
 			}
 			continue
 		}
-		key := c.searchKey(v, cands)
-		if c.fruitless[pool.Name] == key {
-			continue // nothing changed since the last search found nothing
+		key := c.searchKey(v, cands, allowed)
+		if last, ok := c.fruitless[pool.Name]; ok && last.key == key && v.now.Sub(last.at) < researchEvery {
+			continue // nothing it looks at changed since the last search found nothing
 		}
 		d, chosen, whys := c.search(v, pool, cands, allowed)
 		if d.Action == coredisruption.ActionNone {
-			c.fruitless[pool.Name] = key
+			c.fruitless[pool.Name] = fruitless{key: key, at: v.now}
 			for i, n := range nodes {
 				c.stay(ctx, n, v1.DisruptionReasonUnderutilized, whys[i])
 			}
@@ -316,8 +329,9 @@ func (c *Controller) consolidationCandidates(ctx context.Context, v *view, pool 
 
 // searchKey identifies what a search looked at: the candidates and the
 // pods of every node.
-func (c *Controller) searchKey(v *view, cands []*coredisruption.Candidate) uint64 {
+func (c *Controller) searchKey(v *view, cands []*coredisruption.Candidate, allowed int) uint64 {
 	h := fnv.New64a()
+	_, _ = h.Write([]byte(strconv.Itoa(allowed)))
 	for _, cand := range cands {
 		_, _ = h.Write([]byte(cand.Name))
 	}

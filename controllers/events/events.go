@@ -50,6 +50,9 @@ const (
 	// DrainBlocked: a PodDisruptionBudget or the do-not-disrupt annotation
 	// holds up a drain.
 	DrainBlocked = "DrainBlocked"
+	// WaitingForVolumes: a drained node waits for its volumes to detach
+	// before its instance is terminated.
+	WaitingForVolumes = "WaitingForVolumes"
 	// Disrupted: Tailor is removing or replacing a node on its own account
 	// (empty, underutilized, drifted or expired). The note is the decision
 	// record: the reason, the $/hour saved and the pods moved.

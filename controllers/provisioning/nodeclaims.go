@@ -147,7 +147,7 @@ func NewNodeClaim(pool *v1.NodePool, decision *scheduling.NewNodeClaim, candidat
 		labels[k] = v
 	}
 	labels[v1.LabelNodePool] = pool.Name
-	annotations := map[string]string{v1.AnnotationNodePoolHash: pool.TemplateHash()}
+	annotations := map[string]string{v1.AnnotationNodePoolHash: pool.TemplateHash(), v1.AnnotationNodePoolHashVersion: v1.TemplateHashVersion}
 	for k, v := range template.ObjectMeta.Annotations {
 		annotations[k] = v
 	}

@@ -107,35 +107,62 @@ func parseSchedule(b v1.Budget) (cron.Schedule, *time.Location, error) {
 	return schedule, loc, nil
 }
 
-// NextChange returns the first moment after now at which a scheduled budget
-// that covers reason opens or closes, and what Allowed returns from then on.
-// ok is false when no budget covering reason has a schedule.
+// NextChange returns the first moment after now at which the budgets let
+// Tailor disrupt a different number of nodes for reason, and that number.
+// ok is false when no scheduled budget covering reason would ever change it
+// (within a year).
 func NextChange(budgets []v1.Budget, reason v1.DisruptionReason, total int, now time.Time) (at time.Time, allowed int, ok bool, err error) {
+	current, err := Allowed(budgets, reason, total, now)
+	if err != nil {
+		return time.Time{}, 0, false, err
+	}
+	// Walk from one window edge to the next: an edge where another budget
+	// still decides, or where overlapping windows keep one open, changes
+	// nothing.
+	t := now
+	for range 1000 {
+		next, found, err := nextEdge(budgets, reason, t)
+		if err != nil || !found || next.Sub(now) > 366*24*time.Hour {
+			return time.Time{}, 0, false, err
+		}
+		// Just past the edge, so that a window closing then counts as
+		// closed.
+		if allowed, err = Allowed(budgets, reason, total, next.Add(time.Second)); err != nil {
+			return time.Time{}, 0, false, err
+		}
+		if allowed != current {
+			return next.UTC(), allowed, true, nil
+		}
+		t = next.Add(time.Second)
+	}
+	return time.Time{}, 0, false, nil
+}
+
+// nextEdge returns the first moment after t at which a scheduled budget that
+// covers reason opens or closes.
+func nextEdge(budgets []v1.Budget, reason v1.DisruptionReason, t time.Time) (time.Time, bool, error) {
+	var at time.Time
+	found := false
 	for _, b := range budgets {
 		if b.Schedule == nil || (len(b.Reasons) > 0 && !contains(b.Reasons, reason)) {
 			continue
 		}
 		schedule, loc, err := parseSchedule(b)
 		if err != nil {
-			return time.Time{}, 0, false, err
+			return time.Time{}, false, err
 		}
-		local := now.In(loc)
-		// The window that opened last closes a duration later; the next
-		// one opens at the next firing.
-		change := schedule.Next(local)
-		if opened := schedule.Next(local.Add(-b.Duration.Duration - time.Second)); !opened.After(local) {
-			if closes := opened.Add(b.Duration.Duration); closes.Before(change) {
-				change = closes
+		local := t.In(loc)
+		// The next window opens at the next firing; every window open now
+		// closes a duration after it opened.
+		edge := schedule.Next(local)
+		for opened := schedule.Next(local.Add(-b.Duration.Duration - time.Second)); !opened.After(local); opened = schedule.Next(opened) {
+			if closes := opened.Add(b.Duration.Duration); closes.After(local) && closes.Before(edge) {
+				edge = closes
 			}
 		}
-		if !ok || change.Before(at) {
-			at, ok = change, true
+		if !found || edge.Before(at) {
+			at, found = edge, true
 		}
 	}
-	if !ok {
-		return time.Time{}, 0, false, nil
-	}
-	// Just past the moment, so that a window closing then counts as closed.
-	allowed, err = Allowed(budgets, reason, total, at.Add(time.Second))
-	return at.UTC(), allowed, true, err
+	return at, found, nil
 }

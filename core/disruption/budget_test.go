@@ -73,7 +73,13 @@ func TestNextChange(t *testing.T) {
 			t.Errorf("%s: a second before the change Allowed = %d, want %d", tc.name, before, tc.wantNow)
 		}
 	}
-	if _, _, ok, _ := NextChange([]v1.Budget{{Nodes: "1"}}, v1.DisruptionReasonEmpty, 3, utc(30, 0, 0)); ok {
-		t.Error("a budget without a schedule never changes")
+	for name, budgets := range map[string][]v1.Budget{
+		"no schedule":                      {{Nodes: "1"}},
+		"overlapping windows keep it open": {{Nodes: "0", Schedule: ptr.To("0 * * * *"), Duration: &metav1.Duration{Duration: 2 * time.Hour}}},
+		"another budget decides":           {{Nodes: "0"}, businessHours},
+	} {
+		if at, allowed, ok, err := NextChange(budgets, v1.DisruptionReasonEmpty, 3, utc(30, 0, 0)); ok || err != nil {
+			t.Errorf("%s: NextChange = %v, %d, %v, %v; want no change", name, at, allowed, ok, err)
+		}
 	}
 }

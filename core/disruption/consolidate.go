@@ -8,6 +8,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 
 	v1 "github.com/tailor-sh/tailor/api/v1"
+	"github.com/tailor-sh/tailor/cloudprovider"
 	"github.com/tailor-sh/tailor/core/requirements"
 	"github.com/tailor-sh/tailor/core/scheduling"
 )
@@ -94,24 +95,9 @@ func Consolidate(in scheduling.Input, candidates []*Candidate, minSavings float6
 	scale := ceiling / result.PricePerHour
 	for _, replacement := range result.NodeClaims {
 		most := replacement.Price() * scale
-		replacement.Candidates = slices.DeleteFunc(slices.Clone(replacement.Candidates), func(c scheduling.Candidate) bool {
-			return c.Offering.Price > most+1e-9 || identical(candidates, c)
-		})
-		if len(replacement.Candidates) == 0 {
+		if !restrict(replacement, candidates, most) {
 			return none(d, fmt.Sprintf("no offering but its own (%s %s in %s) costs less than $%.4f/h", candidates[0].InstanceType, candidates[0].CapacityType, candidates[0].Zone, most))
 		}
-		// The cloud launches the cheapest offering it has capacity for; an
-		// on-demand fallback for a spot replacement could cost more than
-		// the node it replaces, so only the capacity types that save are
-		// allowed.
-		var capacityTypes []string
-		for _, c := range replacement.Candidates {
-			if !slices.Contains(capacityTypes, c.Offering.CapacityType) {
-				capacityTypes = append(capacityTypes, c.Offering.CapacityType)
-			}
-		}
-		replacement.Requirements = replacement.Requirements.Merge(requirements.NewRequirements(
-			requirements.MustNew(v1.LabelCapacityType, requirements.OpIn, capacityTypes...)))
 		d.NewPricePerHour += replacement.Price()
 	}
 	d.Action = ActionReplace
@@ -168,14 +154,54 @@ func none(d Decision, why string) Decision {
 	return d
 }
 
-// identical reports whether the offering is the one a lone candidate
-// already runs on: replacing a node by itself only moves pods.
-func identical(candidates []*Candidate, c scheduling.Candidate) bool {
-	if len(candidates) != 1 {
+// restrict narrows a replacement so that whatever the cloud launches costs
+// at most most and is not the offering a lone candidate runs on. The cloud
+// may combine any allowed instance type with any allowed zone and capacity
+// type, so the zones and capacity types are those of the candidates that
+// save, and an instance type stays only if every offering it has in them
+// saves. It reports false when nothing is left.
+func restrict(replacement *scheduling.NewNodeClaim, candidates []*Candidate, most float64) bool {
+	const epsilon = 1e-9 // float rounding of sums of prices
+	var zones, capacityTypes []string
+	for _, c := range replacement.Candidates {
+		if c.Offering.Price > most+epsilon {
+			continue
+		}
+		if !slices.Contains(zones, c.Offering.Zone) {
+			zones = append(zones, c.Offering.Zone)
+		}
+		if !slices.Contains(capacityTypes, c.Offering.CapacityType) {
+			capacityTypes = append(capacityTypes, c.Offering.CapacityType)
+		}
+	}
+	allowed := func(o cloudprovider.Offering) bool {
+		return slices.Contains(zones, o.Zone) && slices.Contains(capacityTypes, o.CapacityType)
+	}
+	own := func(c scheduling.Candidate) bool {
+		if len(candidates) != 1 {
+			return false
+		}
+		o := candidates[0]
+		return o.InstanceType == c.InstanceType.Name && slices.Contains(zones, o.Zone) && slices.Contains(capacityTypes, o.CapacityType)
+	}
+	replacement.Candidates = slices.DeleteFunc(slices.Clone(replacement.Candidates), func(c scheduling.Candidate) bool {
+		if own(c) {
+			return true
+		}
+		for _, o := range c.InstanceType.Offerings {
+			if allowed(o) && o.Price > most+epsilon {
+				return true
+			}
+		}
+		return !allowed(c.Offering)
+	})
+	if len(replacement.Candidates) == 0 {
 		return false
 	}
-	o := candidates[0]
-	return o.InstanceType == c.InstanceType.Name && o.Zone == c.Offering.Zone && o.CapacityType == c.Offering.CapacityType
+	replacement.Requirements = replacement.Requirements.Merge(requirements.NewRequirements(
+		requirements.MustNew(corev1.LabelTopologyZone, requirements.OpIn, zones...),
+		requirements.MustNew(v1.LabelCapacityType, requirements.OpIn, capacityTypes...)))
+	return true
 }
 
 // Describe says what the decision does, for events and logs.
@@ -186,8 +212,15 @@ func (d *Decision) Describe() string {
 	}
 	switch d.Action {
 	case ActionDelete:
+		if len(d.Moved) == 0 {
+			return fmt.Sprintf("delete %s, saving $%.4f/h; no pod has to move", strings.Join(names, ", "), d.Savings())
+		}
 		return fmt.Sprintf("delete %s, saving $%.4f/h and moving %d pods to other nodes", strings.Join(names, ", "), d.Savings(), len(d.Moved))
 	case ActionReplace:
+		change := fmt.Sprintf("saving $%.4f/h", d.Savings())
+		if d.Savings() < 0 {
+			change = fmt.Sprintf("costing $%.4f/h more", -d.Savings())
+		}
 		var types []string
 		for _, r := range d.Replacements {
 			if len(r.Candidates) > 0 {
@@ -195,8 +228,8 @@ func (d *Decision) Describe() string {
 				types = append(types, fmt.Sprintf("%s %s in %s", c.InstanceType.Name, c.Offering.CapacityType, c.Offering.Zone))
 			}
 		}
-		return fmt.Sprintf("replace %s ($%.4f/h) by %s ($%.4f/h), saving $%.4f/h and moving %d pods",
-			strings.Join(names, ", "), d.PricePerHour, strings.Join(types, ", "), d.NewPricePerHour, d.Savings(), len(d.Moved))
+		return fmt.Sprintf("replace %s ($%.4f/h) by %s ($%.4f/h), %s and moving %d pods",
+			strings.Join(names, ", "), d.PricePerHour, strings.Join(types, ", "), d.NewPricePerHour, change, len(d.Moved))
 	}
 	return fmt.Sprintf("leave %s: %s", strings.Join(names, ", "), d.Why)
 }

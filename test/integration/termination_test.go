@@ -7,6 +7,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	policyv1 "k8s.io/api/policy/v1"
+	storagev1 "k8s.io/api/storage/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
@@ -146,4 +147,42 @@ func TestTerminationGracePeriodEndsADrain(t *testing.T) {
 	if took := time.Since(deleted); took < 5*time.Second {
 		t.Errorf("the drain ended after %s, before the 6 s terminationGracePeriod: do-not-disrupt was not respected", took)
 	}
+}
+
+// TestTerminationWaitsForVolumesToDetach: a drained node's instance is not
+// terminated while a volume is still attached to it.
+func TestTerminationWaitsForVolumesToDetach(t *testing.T) {
+	e := newEnv(t)
+	e.startOperator(testOptions)
+	pool := e.nodePool("volumes", simv1.SimNodeClassSpec{}, nil)
+	e.deployment("volumes", 1, podSpec(pool.Name, "500m", "512Mi"))
+	e.waitRunning("volumes", 1, time.Minute)
+	claim := e.waitClaimsReady(pool.Name, time.Minute)[0]
+	ctx := context.Background()
+	pv := "pv-" + e.namespace
+	va := &storagev1.VolumeAttachment{
+		ObjectMeta: metav1.ObjectMeta{Name: "va-" + e.namespace},
+		Spec: storagev1.VolumeAttachmentSpec{
+			Attacher: "csi.tailor.test", NodeName: claim.Status.NodeName,
+			Source: storagev1.VolumeAttachmentSource{PersistentVolumeName: &pv},
+		},
+	}
+	if err := e.client.Create(ctx, va); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = e.client.Delete(context.Background(), va) })
+	if err := e.client.Delete(ctx, &claim); err != nil {
+		t.Fatal(err)
+	}
+	e.waitEvent("WaitingForVolumes", pv, &claim.ObjectMeta)
+	time.Sleep(2 * time.Second)
+	if err := e.client.Get(ctx, client.ObjectKeyFromObject(&claim), &v1.NodeClaim{}); err != nil {
+		t.Fatalf("the NodeClaim went while a volume was attached: %v", err)
+	}
+	if err := e.client.Delete(ctx, va); err != nil {
+		t.Fatal(err)
+	}
+	e.eventually(30*time.Second, "the NodeClaim goes once the volume detached", func() bool {
+		return apierrors.IsNotFound(e.client.Get(ctx, client.ObjectKeyFromObject(&claim), &v1.NodeClaim{}))
+	})
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -510,7 +511,18 @@ func (c *Controller) drain(ctx context.Context, nc *v1.NodeClaim, node *corev1.N
 	if err != nil {
 		return false, fmt.Errorf("drain Node %s: %w", node.Name, err)
 	}
-	return drained, nil
+	if !drained || (!deadline.IsZero() && time.Now().After(deadline)) {
+		return drained, nil
+	}
+	attached, err := c.drainer.AttachedVolumes(ctx, node)
+	if err != nil {
+		return false, err
+	}
+	if len(attached) > 0 {
+		c.recorder.Normal(nc, events.WaitingForVolumes, "Terminate", "Drained; waiting for volumes %s to detach before terminating the instance", strings.Join(attached, ", "))
+		return false, nil
+	}
+	return true, nil
 }
 
 // lockedPatch is a merge patch that fails with a conflict if obj changed

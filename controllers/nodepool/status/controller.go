@@ -118,9 +118,17 @@ func (c *Controller) Reconcile(ctx context.Context, req reconcile.Request) (reco
 		apimeta.SetStatusCondition(&pool.Status.Conditions, metav1.Condition{Type: t, Status: status, Reason: reason, Message: message, ObservedGeneration: pool.Generation})
 	}
 	requeue := resync
-	disruptions, budgetErr := disruptionsAllowed(pool, len(claims.Items), c.calendar.Now())
+	staying := 0 // a percentage budget is of the nodes not going away
+	for i := range claims.Items {
+		if claims.Items[i].DeletionTimestamp == nil {
+			staying++
+		}
+	}
+	disruptions, budgetErr := disruptionsAllowed(pool, staying, c.calendar.Now())
 	if budgetErr != nil {
 		set(v1.ConditionValidationSucceeded, metav1.ConditionFalse, "InvalidBudget", budgetErr.Error()+"; no node of the pool is disrupted until it is fixed")
+		pool.Status.Disruptions = nil
+		metrics.DisruptionsAllowed.DeletePartialMatch(map[string]string{"nodepool": pool.Name})
 	} else {
 		set(v1.ConditionValidationSucceeded, metav1.ConditionTrue, "Valid", "")
 		pool.Status.Disruptions = disruptions
