@@ -59,6 +59,9 @@ const (
 	// AnnotationNodePoolHash records the hash of the NodePool template a
 	// NodeClaim was made from, for drift detection.
 	AnnotationNodePoolHash = Group + "/nodepool-hash"
+	// AnnotationReplaces on a NodeClaim names, comma-separated, the
+	// NodeClaims it was launched to replace.
+	AnnotationReplaces = Group + "/replaces"
 	// AnnotationNodePoolHashVersion records which definition of
 	// TemplateHash AnnotationNodePoolHash was computed with. A NodeClaim
 	// stamped by another definition is stamped again rather than drifted,

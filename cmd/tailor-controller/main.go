@@ -17,6 +17,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
 	"github.com/tailor-sh/tailor/buildinfo"
+	"github.com/tailor-sh/tailor/controllers/disruption"
 	"github.com/tailor-sh/tailor/controllers/nodeclaim/lifecycle"
 	"github.com/tailor-sh/tailor/controllers/provisioning"
 	"github.com/tailor-sh/tailor/operator"
@@ -43,6 +44,8 @@ func main() {
 	durationFlag(&opts.BatchMax, "batch-max-duration", "TAILOR_BATCH_MAX_DURATION", provisioning.DefaultBatchMax, "a batch of pending pods ends this long after it started")
 	durationFlag(&opts.LaunchTimeout, "launch-timeout", "TAILOR_LAUNCH_TIMEOUT", lifecycle.DefaultLaunchTimeout, "a NodeClaim not launched after this long is deleted")
 	durationFlag(&opts.RegistrationTimeout, "registration-timeout", "TAILOR_REGISTRATION_TIMEOUT", lifecycle.DefaultRegistrationTimeout, "a NodeClaim whose Node has not joined this long after creation is deleted")
+	durationFlag(&opts.ValidationDelay, "consolidation-validation-delay", "TAILOR_CONSOLIDATION_VALIDATION_DELAY", disruption.DefaultValidationDelay, "a consolidation decision is decided again this long after it was made, and carried out only if it still holds")
+	durationFlag(&opts.ReplacementTimeout, "replacement-timeout", "TAILOR_REPLACEMENT_TIMEOUT", disruption.DefaultReplacementTimeout, "a move whose replacement nodes are not ready this long after they were created is abandoned and the old nodes stay")
 	logLevel := envOr("TAILOR_LOG_LEVEL", "info")
 	flag.StringVar(&logLevel, "log-level", logLevel, "debug, info or error (env TAILOR_LOG_LEVEL)")
 	flag.BoolVar(&showVersion, "version", false, "print the version and exit")

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"slices"
+	"strings"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -48,9 +49,9 @@ func (c *Controller) trackPods(v *view) {
 			delete(c.podsSince, name)
 		}
 	}
-	for name := range c.said {
-		if !seen[name] {
-			delete(c.said, name)
+	for key := range c.said {
+		if name, _, _ := strings.Cut(key, "/"); !seen[name] {
+			delete(c.said, key)
 		}
 	}
 	for name, p := range c.protected {
@@ -165,8 +166,9 @@ func (c *Controller) settled(v *view, n *state.StateNode, pool *v1.NodePool) boo
 // input is the cluster for the core, without the nodes that a move under
 // way holds, and with each pool's limits counted as if the candidates were
 // gone: a replacement briefly runs next to the node it replaces. The pods
-// already looking for a node (pending ones, and those of nodes being
-// deleted) are placed first where they fit, and the room they take is not
+// already looking for a node (pending ones, those of nodes being deleted and
+// those of nodes a move under way replaces) are placed first where they fit,
+// the replacements under way included, and the room they take is not
 // offered to the candidates' pods.
 func (c *Controller) input(v *view, candidates []*coredisruption.Candidate) scheduling.Input {
 	in := scheduling.Input{
@@ -186,12 +188,17 @@ func (c *Controller) input(v *view, candidates []*coredisruption.Candidate) sche
 			claims[n.NodePool()] = append(claims[n.NodePool()], n.NodeClaim)
 		}
 		busy := n.NodeClaim != nil && v.busy[n.NodeClaim.Name]
-		if n.Deleting() && !busy {
+		if n.Deleting() || v.replacing[n.Name()] {
 			for _, pod := range movable(n.Pods, v.now) {
 				pending := *pod
 				pending.Spec.NodeName = ""
 				displaced = append(displaced, &pending)
 			}
+		}
+		if busy && !v.replacing[n.Name()] && !n.Deleting() {
+			// A replacement launching: it holds the pods of the nodes it
+			// replaces, and nothing else may count on it.
+			targets = append(targets, n.SchedulingNode())
 		}
 		if n.Deleting() || busy {
 			continue

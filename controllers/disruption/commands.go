@@ -69,6 +69,7 @@ func (c *Controller) execute(ctx context.Context, v *view, reason v1.DisruptionR
 		v.busy[n.NodeClaim.Name] = true
 		v.disrupting[n.NodePool()]++
 	}
+	v.moved = v.moved || len(d.Moved) > 0
 	record := fmt.Sprintf("%s (%s): %s", reason, because, cmd.describe)
 	if d.Action == coredisruption.ActionReplace {
 		for _, n := range nodes {
@@ -82,6 +83,7 @@ func (c *Controller) execute(ctx context.Context, v *view, reason v1.DisruptionR
 				rpool = pool
 			}
 			nc := provisioning.NewNodeClaim(rpool, r, r.Candidates)
+			metav1.SetMetaDataAnnotation(&nc.ObjectMeta, v1.AnnotationReplaces, strings.Join(cmd.candidates, ","))
 			if err := c.client.Create(ctx, nc); err != nil {
 				c.abort(ctx, v, cmd, fmt.Sprintf("creating a replacement failed: %v", err))
 				return fmt.Errorf("create a replacement for %s: %w", strings.Join(cmd.candidates, ", "), err)

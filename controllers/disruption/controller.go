@@ -79,8 +79,9 @@ type Controller struct {
 	// that found nothing, by pool: the search is not repeated until
 	// something it looked at changes.
 	fruitless map[string]fruitless
-	// said is the last reason each NodeClaim was told it stays, so that
-	// the same reason is not repeated every interval.
+	// said is, by NodeClaim and disruption reason, the last explanation a
+	// NodeClaim was given for staying, so that it is not repeated every
+	// interval.
 	said map[string]string
 }
 
@@ -144,6 +145,11 @@ type view struct {
 	// busy are the claims a move under way holds: its candidates and its
 	// replacements. Decisions neither take them nor count on them.
 	busy map[string]bool
+	// replacing are the nodes (by node name) a move under way takes away.
+	replacing map[string]bool
+	// moved is set once a decision that moves pods was carried out in this
+	// pass: the next decision must see the cluster it leaves.
+	moved bool
 	// settling is true while a node is launching for pending pods: moves
 	// wait until it has landed, as the pods it is for may need the room a
 	// move would count on.
@@ -161,7 +167,7 @@ func (c *Controller) reconcile(ctx context.Context) error {
 	}
 	c.untaintStrays(ctx, v)
 	for _, method := range []func(context.Context, *view) error{c.removeEmpty, c.replaceExpired, c.replaceDrifted, c.consolidate} {
-		if err := method(ctx, v); err != nil {
+		if err := method(ctx, v); err != nil || v.moved {
 			return err
 		}
 	}
@@ -180,7 +186,7 @@ func (c *Controller) look(ctx context.Context) (*view, error) {
 	v := &view{
 		now: time.Now(), snap: snap, pdbs: pdbs.Items,
 		pools: map[string]*v1.NodePool{}, types: map[string][]*cloudprovider.InstanceType{},
-		nodes: map[string]*state.StateNode{}, total: map[string]int{}, disrupting: map[string]int{}, busy: map[string]bool{},
+		nodes: map[string]*state.StateNode{}, total: map[string]int{}, disrupting: map[string]int{}, busy: map[string]bool{}, replacing: map[string]bool{},
 	}
 	for _, pool := range snap.NodePools {
 		if pool.DeletionTimestamp != nil {
@@ -232,6 +238,7 @@ func (c *Controller) look(ctx context.Context) (*view, error) {
 			v.disrupting[pool]++
 		case slices.ContainsFunc(c.commands, func(cmd *command) bool { return slices.Contains(cmd.candidates, name) }):
 			v.disrupting[pool]++
+			v.replacing[n.Name()] = true
 		case !n.Initialized() && !v.busy[name] && v.now.Sub(n.NodeClaim.CreationTimestamp.Time) < settlingLimit:
 			v.settling = true
 		}
@@ -276,11 +283,11 @@ func consolidateAfter(pool *v1.NodePool) (time.Duration, bool) {
 // stay tells a NodeClaim why it is kept, once per reason.
 func (c *Controller) stay(ctx context.Context, n *state.StateNode, reason v1.DisruptionReason, why string) {
 	name := n.NodeClaim.Name
-	key := string(reason) + ": " + why
-	if c.said[name] == key {
+	key := name + "/" + string(reason)
+	if c.said[key] == why {
 		return
 	}
-	c.said[name] = key
+	c.said[key] = why
 	c.recorder.Normal(n.NodeClaim, events.DisruptionBlocked, "Disrupt", "%s, but kept: %s", reason, why)
 	log.FromContext(ctx).V(1).Info("node kept", "nodeClaim", name, "reason", reason, "why", why)
 }

@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
+	resourcehelper "k8s.io/component-helpers/resource"
 	"sigs.k8s.io/controller-runtime/pkg/log"
 
 	v1 "github.com/tailor-sh/tailor/api/v1"
@@ -19,6 +21,10 @@ import (
 
 // maxMultiNode is the most nodes one consolidation takes together.
 const maxMultiNode = 50
+
+// maxPairCandidates bounds the pairs a search tries to those of the
+// emptiest nodes: 25 nodes make 300 pairs.
+const maxPairCandidates = 25
 
 // researchEvery is how often a search that found nothing is repeated
 // though nothing it looks at changed: prices and capacity change too.
@@ -210,8 +216,9 @@ func (c *Controller) consolidate(ctx context.Context, v *view) error {
 }
 
 // search returns the consolidation of the pool's candidates that saves
-// most: as many nodes together as the budget allows (the largest prefix of
-// the candidates that can go, found by bisection), or any one node alone.
+// most: as many nodes together as the budget allows (a prefix of the
+// candidates that can go, found by bisection), or any one node alone, or,
+// when neither can, any two of the emptiest nodes.
 // Of equal savings, the one that moves fewer pods wins, then a deletion
 // over a replacement. chosen are the indexes of the candidates it takes;
 // whys say why each candidate alone would stay, when none can go.
@@ -261,6 +268,19 @@ func (c *Controller) search(v *view, pool *v1.NodePool, cands []*coredisruption.
 			best, chosen = d, []int{i}
 		}
 	}
+	if best.Action != coredisruption.ActionNone || allowed < 2 {
+		return best, chosen, whys
+	}
+	// No prefix and no single node can go: try each pair of the emptiest
+	// nodes, which two half-empty nodes of different shapes need.
+	n := min(len(cands), maxPairCandidates)
+	for i := range n {
+		for j := i + 1; j < n; j++ {
+			if d := consolidate([]*coredisruption.Candidate{cands[i], cands[j]}); better(d) {
+				best, chosen = d, []int{i, j}
+			}
+		}
+	}
 	return best, chosen, whys
 }
 
@@ -296,7 +316,8 @@ func (c *Controller) revalidate(v *view, p *proposal) (coredisruption.Decision, 
 }
 
 // consolidationCandidates returns the pool's nodes that consolidation may
-// judge, cheapest to move first: fewest pods, then the most expensive.
+// judge, emptiest first: by the larger of the shares of cpu and memory their
+// pods request, then the most expensive.
 func (c *Controller) consolidationCandidates(ctx context.Context, v *view, pool *v1.NodePool) ([]*coredisruption.Candidate, []*state.StateNode) {
 	var cands []*coredisruption.Candidate
 	var nodes []*state.StateNode
@@ -317,14 +338,41 @@ func (c *Controller) consolidationCandidates(ctx context.Context, v *view, pool 
 	for i := range order {
 		order[i] = i
 	}
+	used := make([]float64, len(cands))
+	for i, n := range nodes {
+		used[i] = utilization(n.Node.Status.Allocatable, cands[i].Pods)
+	}
 	slices.SortStableFunc(order, func(a, b int) int {
-		return cmp.Or(cmp.Compare(len(cands[a].Pods), len(cands[b].Pods)), cmp.Compare(cands[b].Price, cands[a].Price))
+		return cmp.Or(cmp.Compare(used[a], used[b]), cmp.Compare(cands[b].Price, cands[a].Price))
 	})
 	sortedCands, sortedNodes := make([]*coredisruption.Candidate, len(order)), make([]*state.StateNode, len(order))
 	for i, j := range order {
 		sortedCands[i], sortedNodes[i] = cands[j], nodes[j]
 	}
 	return sortedCands, sortedNodes
+}
+
+// utilization is the larger of the shares of the node's cpu and memory that
+// the pods request.
+func utilization(allocatable corev1.ResourceList, pods []*corev1.Pod) float64 {
+	requests := corev1.ResourceList{}
+	for _, pod := range pods {
+		for name, q := range resourcehelper.PodRequests(pod, resourcehelper.PodResourcesOptions{}) {
+			sum := requests[name]
+			sum.Add(q)
+			requests[name] = sum
+		}
+	}
+	most := 0.0
+	for _, name := range []corev1.ResourceName{corev1.ResourceCPU, corev1.ResourceMemory} {
+		have := allocatable[name]
+		want := requests[name]
+		if have.IsZero() {
+			continue
+		}
+		most = max(most, want.AsApproximateFloat64()/have.AsApproximateFloat64())
+	}
+	return most
 }
 
 // searchKey identifies what a search looked at: the candidates and the

@@ -104,6 +104,10 @@ func parseSchedule(b v1.Budget) (cron.Schedule, *time.Location, error) {
 	if err != nil {
 		return nil, nil, fmt.Errorf("budget schedule %q: %w", *b.Schedule, err)
 	}
+	// A schedule such as "0 0 30 2 *" parses but never fires.
+	if schedule.Next(time.Date(2000, 1, 1, 0, 0, 0, 0, loc)).IsZero() {
+		return nil, nil, fmt.Errorf("budget schedule %q never fires", *b.Schedule)
+	}
 	return schedule, loc, nil
 }
 
@@ -155,9 +159,14 @@ func nextEdge(budgets []v1.Budget, reason v1.DisruptionReason, t time.Time) (tim
 		// The next window opens at the next firing; every window open now
 		// closes a duration after it opened.
 		edge := schedule.Next(local)
-		for opened := schedule.Next(local.Add(-b.Duration.Duration - time.Second)); !opened.After(local); opened = schedule.Next(opened) {
-			if closes := opened.Add(b.Duration.Duration); closes.After(local) && closes.Before(edge) {
-				edge = closes
+		// Windows close in the order they opened: the first one open now
+		// closes first.
+		for opened := schedule.Next(local.Add(-b.Duration.Duration - time.Second)); !opened.IsZero() && !opened.After(local); opened = schedule.Next(opened) {
+			if closes := opened.Add(b.Duration.Duration); closes.After(local) {
+				if closes.Before(edge) {
+					edge = closes
+				}
+				break
 			}
 		}
 		if !found || edge.Before(at) {

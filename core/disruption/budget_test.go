@@ -38,8 +38,10 @@ func TestAllowed(t *testing.T) {
 			t.Errorf("%s: Allowed = %d, %v; want %d", tc.name, got, err, tc.want)
 		}
 	}
-	if _, err := Allowed([]v1.Budget{{Nodes: "5", Schedule: ptr.To("not cron"), Duration: &metav1.Duration{Duration: time.Hour}}}, v1.DisruptionReasonEmpty, 3, monday0930NY); err == nil {
-		t.Error("a bad schedule was accepted")
+	for _, schedule := range []string{"not cron", "0 0 30 2 *"} {
+		if _, err := Allowed([]v1.Budget{{Nodes: "5", Schedule: ptr.To(schedule), Duration: &metav1.Duration{Duration: time.Hour}}}, v1.DisruptionReasonEmpty, 3, monday0930NY); err == nil {
+			t.Errorf("schedule %q was accepted", schedule)
+		}
 	}
 }
 

@@ -278,19 +278,27 @@ func TestDriftReplacesNodesOneByOne(t *testing.T) {
 	defer cancel()
 	most := 0
 	err := wait.PollUntilContextCancel(ctx, 100*time.Millisecond, true, func(ctx context.Context) (bool, error) {
-		disrupting, remaining := 0, 0
+		disrupting, remaining, deletingOld, readyNew := 0, 0, 0, 0
 		for _, nc := range e.claims(pool.Name) {
 			if !old[nc.Name] {
+				if apimeta.IsStatusConditionTrue(nc.Status.Conditions, v1.ConditionInitialized) {
+					readyNew++
+				}
 				continue
 			}
 			remaining++
 			if nc.DeletionTimestamp != nil {
 				disrupting++
+				deletingOld++
 			} else if node := (&corev1.Node{}); nc.Status.NodeName != "" && e.client.Get(ctx, client.ObjectKey{Name: nc.Status.NodeName}, node) == nil && hasTaint(node, v1.TaintKeyDisrupted) {
 				disrupting++
 			}
 		}
 		most = max(most, disrupting)
+		// Pre-spin: every old node draining has a ready node in its place.
+		if deletingOld > readyNew+(len(old)-remaining) {
+			return false, fmt.Errorf("%d drifted nodes are draining but only %d replacements are ready", deletingOld, readyNew)
+		}
 		pods, _ := e.pods(ctx, "drift")
 		for _, p := range pods {
 			if p.Spec.NodeName == "" && time.Since(p.CreationTimestamp.Time) > 15*time.Second {

@@ -118,9 +118,14 @@ func (c *Controller) Reconcile(ctx context.Context, req reconcile.Request) (reco
 		apimeta.SetStatusCondition(&pool.Status.Conditions, metav1.Condition{Type: t, Status: status, Reason: reason, Message: message, ObservedGeneration: pool.Generation})
 	}
 	requeue := resync
-	staying := 0 // a percentage budget is of the nodes not going away
+	// A percentage budget is of the nodes the pool keeps: not those going
+	// away, nor replacements still launching, as the disruption controller
+	// counts them.
+	staying := 0
 	for i := range claims.Items {
-		if claims.Items[i].DeletionTimestamp == nil {
+		nc := &claims.Items[i]
+		launchingReplacement := nc.Annotations[v1.AnnotationReplaces] != "" && !apimeta.IsStatusConditionTrue(nc.Status.Conditions, v1.ConditionInitialized)
+		if nc.DeletionTimestamp == nil && !launchingReplacement {
 			staying++
 		}
 	}
