@@ -9,6 +9,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/utils/ptr"
 )
 
 // room is an existing or launching node with what is still free on it.
@@ -103,7 +104,8 @@ func countZones(classes []*podClass, rooms []*room) {
 		namespace := c.pods[0].Namespace
 		for _, r := range rooms {
 			zone, ok := r.node.Labels[corev1.LabelTopologyZone]
-			if !ok || !matchesAnyTerm(c.terms, r.node.Labels) {
+			if !ok || c.zoneSpreadHonorsAffinity && !matchesAnyTerm(c.terms, r.node.Labels) ||
+				c.zoneSpreadHonorsTaints && !tolerates(c.tolerations, r.node.Taints) {
 				continue
 			}
 			for _, p := range r.pods {
@@ -234,22 +236,25 @@ func (s *solver) podToPodAllows(c *podClass, pod *corev1.Pod, r *room, rooms []*
 }
 
 // spreadAllows applies kube-scheduler's skew rule over the nodes that exist:
-// the domain's count of matching pods, plus this pod if it matches, less the
-// smallest count among the domains of nodes the pod may use, must not exceed
-// maxSkew.
+// the domain's count of matching pods (the selector with matchLabelKeys),
+// plus this pod if it matches, less the smallest count among the domains of
+// the nodes the policies count (by default those the pod's node affinity
+// allows, tainted or not), must not exceed maxSkew.
 func spreadAllows(c *podClass, pod *corev1.Pod, spread corev1.TopologySpreadConstraint, r *room, rooms []*room) bool {
 	domain, ok := r.node.Labels[spread.TopologyKey]
 	if !ok {
 		return false // kube-scheduler: the node lacks the topology label
 	}
-	selector, err := metav1.LabelSelectorAsSelector(spread.LabelSelector)
+	selector, err := spreadSelector(pod, spread)
 	if err != nil {
 		return false
 	}
+	honorAffinity := ptr.Deref(spread.NodeAffinityPolicy, corev1.NodeInclusionPolicyHonor) == corev1.NodeInclusionPolicyHonor
+	honorTaints := ptr.Deref(spread.NodeTaintsPolicy, corev1.NodeInclusionPolicyIgnore) == corev1.NodeInclusionPolicyHonor
 	counts := map[string]int{}
 	for _, other := range rooms {
 		value, ok := other.node.Labels[spread.TopologyKey]
-		if !ok || !matchesAnyTerm(c.terms, other.node.Labels) {
+		if !ok || honorAffinity && !matchesAnyTerm(c.terms, other.node.Labels) || honorTaints && !tolerates(c.tolerations, other.node.Taints) {
 			continue
 		}
 		if _, seen := counts[value]; !seen {

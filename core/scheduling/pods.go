@@ -9,7 +9,9 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/selection"
 	resourcehelper "k8s.io/component-helpers/resource"
+	"k8s.io/utils/ptr"
 
 	"github.com/tailor-sh/tailor/core/requirements"
 )
@@ -35,8 +37,17 @@ type podClass struct {
 	// zoneSpread is the maxSkew of a DoNotSchedule topology spread over
 	// zones among the class's own pods; 0 means none.
 	zoneSpread int32
-	// zoneSpreadSelector selects the pods the zone spread counts.
+	// zoneSpreadSelector selects the pods the zone spread counts, its
+	// matchLabelKeys included.
 	zoneSpreadSelector labels.Selector
+	// zoneMinDomains is the spread's minDomains; with fewer zones than
+	// that, kube-scheduler takes the global minimum as zero, so no zone may
+	// hold more than maxSkew of the spread's pods.
+	zoneMinDomains int32
+	// zoneSpreadHonorsAffinity and zoneSpreadHonorsTaints say which nodes'
+	// pods the spread counts (nodeAffinityPolicy, default Honor;
+	// nodeTaintsPolicy, default Ignore).
+	zoneSpreadHonorsAffinity, zoneSpreadHonorsTaints bool
 	// zoneCounts are the pods the zone spread counts that are on existing
 	// nodes, by zone; new pods go to the zones with the fewest.
 	zoneCounts map[string]int
@@ -173,13 +184,16 @@ func newPodClass(pod *corev1.Pod, requests vec) *podClass {
 			// No node may hold more than maxSkew above the emptiest one,
 			// and a new node starts empty.
 			c.limitPerNode(int64(s.MaxSkew))
-		case self && s.TopologyKey == corev1.LabelTopologyZone && (s.MinDomains == nil || *s.MinDomains <= 1):
-			selector, err := metav1.LabelSelectorAsSelector(s.LabelSelector)
+		case self && s.TopologyKey == corev1.LabelTopologyZone:
+			selector, err := spreadSelector(pod, s)
 			if err != nil {
 				c.ignored = append(c.ignored, "topology spread with an invalid label selector")
 				continue
 			}
 			c.zoneSpread, c.zoneSpreadSelector = s.MaxSkew, selector
+			c.zoneMinDomains = ptr.Deref(s.MinDomains, 1)
+			c.zoneSpreadHonorsAffinity = ptr.Deref(s.NodeAffinityPolicy, corev1.NodeInclusionPolicyHonor) == corev1.NodeInclusionPolicyHonor
+			c.zoneSpreadHonorsTaints = ptr.Deref(s.NodeTaintsPolicy, corev1.NodeInclusionPolicyIgnore) == corev1.NodeInclusionPolicyHonor
 		default:
 			c.ignored = append(c.ignored, "topology spread on "+s.TopologyKey)
 		}
@@ -193,6 +207,27 @@ func newPodClass(pod *corev1.Pod, requests vec) *podClass {
 		}
 	}
 	return c
+}
+
+// spreadSelector is a spread's label selector with its matchLabelKeys: the
+// pod's own values of those keys, as kube-scheduler adds them.
+func spreadSelector(pod *corev1.Pod, s corev1.TopologySpreadConstraint) (labels.Selector, error) {
+	selector, err := metav1.LabelSelectorAsSelector(s.LabelSelector)
+	if err != nil {
+		return nil, err
+	}
+	for _, key := range s.MatchLabelKeys {
+		value, ok := pod.Labels[key]
+		if !ok {
+			continue
+		}
+		r, err := labels.NewRequirement(key, selection.Equals, []string{value})
+		if err != nil {
+			return nil, err
+		}
+		selector = selector.Add(*r)
+	}
+	return selector, nil
 }
 
 // limitPerNode lowers the number of the class's pods that may share a node.

@@ -195,7 +195,7 @@ func (s *solver) spreadOverZones(c *pending, p *pool, reqs requirements.Requirem
 		}
 	}
 	slices.Sort(zones)
-	if len(zones) <= 1 {
+	if len(zones) == 0 || len(zones) == 1 && c.zoneMinDomains <= 1 {
 		return []zonePart{{c, reqs}}
 	}
 	left := c.take(c.left())
@@ -204,6 +204,10 @@ func (s *solver) spreadOverZones(c *pending, p *pool, reqs requirements.Requirem
 		count[i] = c.zoneCounts[zone]
 	}
 	share := make([]int, len(zones))
+	// With fewer zones than minDomains the global minimum is zero: no zone
+	// may hold more than maxSkew of the spread's pods.
+	capped := int(c.zoneMinDomains) > len(zones)
+	placed := 0
 	for range left {
 		emptiest := 0
 		for i := range zones {
@@ -211,9 +215,19 @@ func (s *solver) spreadOverZones(c *pending, p *pool, reqs requirements.Requirem
 				emptiest = i
 			}
 		}
+		if capped && count[emptiest] >= int(c.zoneSpread) {
+			break
+		}
 		count[emptiest]++
 		share[emptiest]++
+		placed++
 	}
+	for _, pod := range left[placed:] {
+		s.result.Unschedulable = append(s.result.Unschedulable, Unschedulable{Pod: pod, Reason: fmt.Sprintf(
+			"its topology spread over zones needs minDomains %d but NodePool %s can launch in %d zones (%s), so each zone may hold at most maxSkew %d of its pods, and they are full",
+			c.zoneMinDomains, p.name, len(zones), strings.Join(zones, ", "), c.zoneSpread)})
+	}
+	left = left[:placed]
 	var parts []zonePart
 	from := 0
 	for i, zone := range zones {

@@ -42,6 +42,15 @@ func withTaint(key string) poolOption {
 	}
 }
 
+func withLabel(key, value string) poolOption {
+	return func(np *v1.NodePool) {
+		if np.Spec.Template.ObjectMeta.Labels == nil {
+			np.Spec.Template.ObjectMeta.Labels = map[string]string{}
+		}
+		np.Spec.Template.ObjectMeta.Labels[key] = value
+	}
+}
+
 func withWeight(w int32) poolOption { return func(np *v1.NodePool) { np.Spec.Weight = ptr.To(w) } }
 
 func nodePool(t testing.TB, name string, opts ...poolOption) *NodePool {
@@ -557,5 +566,82 @@ func TestPreferNoScheduleTaintsAreAvoidedAmongEqualPools(t *testing.T) {
 	})}}
 	if r := Solve(only); len(r.NodeClaims) != 1 {
 		t.Fatalf("a PreferNoSchedule taint must never block: %+v", r.Unschedulable)
+	}
+}
+
+func TestZoneSpreadOptions(t *testing.T) {
+	spread := func(mutate func(*corev1.TopologySpreadConstraint)) func(*corev1.Pod) {
+		return func(p *corev1.Pod) {
+			c := corev1.TopologySpreadConstraint{MaxSkew: 1, TopologyKey: corev1.LabelTopologyZone, WhenUnsatisfiable: corev1.DoNotSchedule, LabelSelector: metaSelector("app", "api")}
+			if mutate != nil {
+				mutate(&c)
+			}
+			p.Spec.TopologySpreadConstraints = []corev1.TopologySpreadConstraint{c}
+		}
+	}
+	twoZones := nodePool(t, "default", withRequirement(corev1.LabelTopologyZone, corev1.NodeSelectorOpIn, "us-west-2a", "us-west-2b"))
+	perZone := func(r *Result) map[string]int {
+		out := map[string]int{}
+		for _, nc := range r.NodeClaims {
+			out[nc.Requirements.Get(corev1.LabelTopologyZone).Values()[0]] += len(nc.Pods)
+		}
+		return out
+	}
+
+	t.Run("minDomains above the zones caps each zone at maxSkew", func(t *testing.T) {
+		in := Input{Pods: pods(5, "api", "1", "2Gi", spread(func(c *corev1.TopologySpreadConstraint) { c.MinDomains = ptr.To[int32](3) })), NodePools: []*NodePool{twoZones}}
+		r := Solve(in)
+		checkValid(t, in, r)
+		if got := perZone(r); got["us-west-2a"] != 1 || got["us-west-2b"] != 1 {
+			t.Errorf("pods per zone %v, want 1 and 1", got)
+		}
+		if len(r.Unschedulable) != 3 || !strings.Contains(r.Unschedulable[0].Reason, "minDomains 3") {
+			t.Errorf("unschedulable %v, want 3 naming minDomains", r.Unschedulable)
+		}
+	})
+	t.Run("minDomains within the zones changes nothing", func(t *testing.T) {
+		in := Input{Pods: pods(5, "api", "1", "2Gi", spread(func(c *corev1.TopologySpreadConstraint) { c.MinDomains = ptr.To[int32](2) })), NodePools: []*NodePool{twoZones}}
+		r := Solve(in)
+		checkValid(t, in, r)
+		if len(r.Unschedulable) != 0 || len(r.Warnings) != 0 {
+			t.Errorf("unschedulable %v, warnings %v", r.Unschedulable, r.Warnings)
+		}
+	})
+
+	// Two pods of an older version sit in zone a.
+	old := func(p *corev1.Pod) { p.Labels["pod-template-hash"] = "v1" }
+	existing := &Node{Name: "old", Labels: map[string]string{corev1.LabelTopologyZone: "us-west-2a", "team": "other"},
+		Taints:      []corev1.Taint{{Key: "dedicated", Value: "x", Effect: corev1.TaintEffectNoSchedule}},
+		Allocatable: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("2"), corev1.ResourceMemory: resource.MustParse("4Gi")},
+		Pods:        pods(2, "api-v1", "1", "2Gi", old, func(p *corev1.Pod) { p.Labels["app"] = "api" })}
+	for name, tc := range map[string]struct {
+		mutate func(*corev1.TopologySpreadConstraint)
+		pod    func(*corev1.Pod)
+		wantA  int // new pods in zone a, of 4
+	}{
+		"old pods count by default": {nil, nil, 1},
+		"matchLabelKeys leaves other versions out": {func(c *corev1.TopologySpreadConstraint) { c.MatchLabelKeys = []string{"pod-template-hash"} },
+			func(p *corev1.Pod) { p.Labels["pod-template-hash"] = "v2" }, 2},
+		"nodeTaintsPolicy Honor leaves tainted nodes out": {func(c *corev1.TopologySpreadConstraint) {
+			c.NodeTaintsPolicy = ptr.To(corev1.NodeInclusionPolicyHonor)
+		}, nil, 2},
+		"nodeAffinityPolicy Honor leaves nodes the pod may not use out": {nil, func(p *corev1.Pod) { p.Spec.NodeSelector = map[string]string{"team": "api"} }, 2},
+	} {
+		t.Run(name, func(t *testing.T) {
+			mutate := []func(*corev1.Pod){spread(tc.mutate)}
+			if tc.pod != nil {
+				mutate = append(mutate, tc.pod)
+			}
+			pool := twoZones
+			if tc.pod != nil && name == "nodeAffinityPolicy Honor leaves nodes the pod may not use out" {
+				pool = nodePool(t, "default", withRequirement(corev1.LabelTopologyZone, corev1.NodeSelectorOpIn, "us-west-2a", "us-west-2b"), withLabel("team", "api"))
+			}
+			in := Input{Pods: pods(4, "api", "1", "2Gi", mutate...), Nodes: []*Node{existing}, NodePools: []*NodePool{pool}}
+			r := Solve(in)
+			checkValid(t, in, r)
+			if got := perZone(r); got["us-west-2a"] != tc.wantA || got["us-west-2b"] != 4-tc.wantA {
+				t.Errorf("new pods per zone %v, want %d in us-west-2a", got, tc.wantA)
+			}
+		})
 	}
 }

@@ -31,6 +31,7 @@ import (
 	"k8s.io/kubernetes/pkg/scheduler/framework/plugins/tainttoleration"
 	frameworkruntime "k8s.io/kubernetes/pkg/scheduler/framework/runtime"
 	"k8s.io/kubernetes/pkg/scheduler/metrics"
+	"k8s.io/utils/ptr"
 	"sigs.k8s.io/yaml"
 
 	"github.com/tailor-sh/tailor/core/scheduling"
@@ -416,6 +417,15 @@ func (g gen) pendingPod() *corev1.Pod {
 			WhenUnsatisfiable: pick(g, []corev1.UnsatisfiableConstraintAction{corev1.DoNotSchedule, corev1.DoNotSchedule, corev1.ScheduleAnyway}),
 			LabelSelector:     g.appSelector(pick(g, apps)),
 		}}
+		spread := &spec.TopologySpreadConstraints[0]
+		if g.chance(0.3) {
+			spread.MatchLabelKeys = []string{"app"}
+		}
+		policies := []*corev1.NodeInclusionPolicy{nil, ptr.To(corev1.NodeInclusionPolicyHonor), ptr.To(corev1.NodeInclusionPolicyIgnore)}
+		spread.NodeAffinityPolicy, spread.NodeTaintsPolicy = pick(g, policies), pick(g, policies)
+		if spread.WhenUnsatisfiable == corev1.DoNotSchedule && g.chance(0.3) {
+			spread.MinDomains = ptr.To(int32(1 + g.IntN(3)))
+		}
 	}
 	return pod
 }
