@@ -173,8 +173,8 @@ func TestOnDemandIsReplacedBySpot(t *testing.T) {
 }
 
 // TestConsolidationIsBlocked: a PodDisruptionBudget that allows no
-// disruption and a budget of 0 each keep two half-empty nodes, and say why.
-// (TestDoNotDisruptKeepsANode covers the annotation.)
+// disruption, pods annotated do-not-disrupt and a budget of 0 each keep two
+// half-empty nodes, and say why.
 func TestConsolidationIsBlocked(t *testing.T) {
 	e := newEnv(t)
 	e.startOperator(testOptions)
@@ -182,6 +182,7 @@ func TestConsolidationIsBlocked(t *testing.T) {
 		name   string
 		pool   func(*v1.NodePool)
 		before func(e *env)
+		after  func(e *env, app string)
 		says   string
 	}{
 		{name: "pdb", before: func(e *env) {
@@ -194,6 +195,24 @@ func TestConsolidationIsBlocked(t *testing.T) {
 			}
 		}, says: "PodDisruptionBudget"},
 		{name: "budget", pool: func(np *v1.NodePool) { np.Spec.Disruption.Budgets = []v1.Budget{{Nodes: "0"}} }, says: "budgets allow no more"},
+		{name: "pinned", after: func(e *env, app string) {
+			// Both pods left: neither node may go.
+			pods, err := e.pods(context.Background(), app)
+			if err != nil {
+				e.t.Fatal(err)
+			}
+			for i := range pods {
+				p := &pods[i]
+				if p.DeletionTimestamp != nil {
+					continue
+				}
+				patch := client.MergeFrom(p.DeepCopy())
+				metav1.SetMetaDataAnnotation(&p.ObjectMeta, v1.AnnotationDoNotDisrupt, "true")
+				if err := e.client.Patch(context.Background(), p, patch); err != nil {
+					e.t.Fatal(err)
+				}
+			}
+		}, says: v1.AnnotationDoNotDisrupt},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			e := newEnv(t)
@@ -207,42 +226,15 @@ func TestConsolidationIsBlocked(t *testing.T) {
 				tc.before(e)
 			}
 			claims := e.twoHalfEmptyNodes(tc.name, pool)
+			if tc.after != nil {
+				tc.after(e, tc.name)
+			}
 			e.waitEvent("DisruptionBlocked", tc.says, &claims[0].ObjectMeta)
 			time.Sleep(5 * time.Second)
 			if n := len(e.liveClaims(pool.Name)); n != 2 {
 				t.Errorf("%d nodes left, want both kept", n)
 			}
 		})
-	}
-}
-
-// TestDoNotDisruptKeepsANode: a pod annotated do-not-disrupt keeps its
-// node from consolidation.
-func TestDoNotDisruptKeepsANode(t *testing.T) {
-	e := newEnv(t)
-	e.startOperator(testOptions)
-	pool := e.nodePool("pinned", simv1.SimNodeClassSpec{}, consolidating(v1.CapacityTypeOnDemand))
-	claims := e.twoHalfEmptyNodes("pinned", pool)
-	// Annotate both remaining pods: neither node may go.
-	pods, err := e.pods(context.Background(), "pinned")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for i := range pods {
-		p := &pods[i]
-		if p.DeletionTimestamp != nil {
-			continue
-		}
-		patch := client.MergeFrom(p.DeepCopy())
-		metav1.SetMetaDataAnnotation(&p.ObjectMeta, v1.AnnotationDoNotDisrupt, "true")
-		if err := e.client.Patch(context.Background(), p, patch); err != nil {
-			t.Fatal(err)
-		}
-	}
-	e.waitEvent("DisruptionBlocked", v1.AnnotationDoNotDisrupt, &claims[0].ObjectMeta)
-	time.Sleep(5 * time.Second)
-	if n := len(e.liveClaims(pool.Name)); n != 2 {
-		t.Errorf("%d nodes left, want both kept", n)
 	}
 }
 
