@@ -3,6 +3,7 @@ package scheduling
 import (
 	"encoding/json"
 	"fmt"
+	"math"
 	"slices"
 	"strings"
 
@@ -44,6 +45,9 @@ type podClass struct {
 	// that, kube-scheduler takes the global minimum as zero, so no zone may
 	// hold more than maxSkew of the spread's pods.
 	zoneMinDomains int32
+	// zoneAntiAffinity is set when a required pod anti-affinity on zones
+	// among the class's own pods allows one of them per zone.
+	zoneAntiAffinity bool
 	// zoneSpreadHonorsAffinity and zoneSpreadHonorsTaints say which nodes'
 	// pods the spread counts (nodeAffinityPolicy, default Honor;
 	// nodeTaintsPolicy, default Ignore).
@@ -163,9 +167,23 @@ func newPodClass(pod *corev1.Pod, requests vec) *podClass {
 	if a := pod.Spec.Affinity; a != nil {
 		if a.PodAntiAffinity != nil {
 			for _, term := range a.PodAntiAffinity.RequiredDuringSchedulingIgnoredDuringExecution {
-				if term.TopologyKey == corev1.LabelHostname && selectsItself(pod, term) {
+				ownNamespace := len(term.Namespaces) == 0 || len(term.Namespaces) == 1 && term.Namespaces[0] == pod.Namespace
+				switch {
+				case term.TopologyKey == corev1.LabelHostname && selectsItself(pod, term):
 					c.limitPerNode(1)
-				} else {
+				case term.TopologyKey == corev1.LabelTopologyZone && selectsItself(pod, term) && ownNamespace:
+					selector, err := metav1.LabelSelectorAsSelector(term.LabelSelector)
+					if err != nil {
+						c.ignored = append(c.ignored, "required pod anti-affinity with an invalid label selector")
+						continue
+					}
+					// One of its pods per zone, existing ones included: a
+					// zone spread of maxSkew 1 whose global minimum is zero.
+					c.limitPerNode(1)
+					c.zoneAntiAffinity = true
+					c.zoneSpread, c.zoneSpreadSelector, c.zoneMinDomains = 1, selector, math.MaxInt32
+					c.zoneSpreadHonorsAffinity, c.zoneSpreadHonorsTaints = false, false
+				default:
 					c.ignored = append(c.ignored, "required pod anti-affinity on "+term.TopologyKey)
 				}
 			}
@@ -184,6 +202,8 @@ func newPodClass(pod *corev1.Pod, requests vec) *podClass {
 			// No node may hold more than maxSkew above the emptiest one,
 			// and a new node starts empty.
 			c.limitPerNode(int64(s.MaxSkew))
+		case self && s.TopologyKey == corev1.LabelTopologyZone && c.zoneAntiAffinity:
+			// One pod per zone already spreads them as evenly as can be.
 		case self && s.TopologyKey == corev1.LabelTopologyZone:
 			selector, err := spreadSelector(pod, s)
 			if err != nil {

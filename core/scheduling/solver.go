@@ -222,10 +222,13 @@ func (s *solver) spreadOverZones(c *pending, p *pool, reqs requirements.Requirem
 		share[emptiest]++
 		placed++
 	}
+	reason := fmt.Sprintf("its topology spread over zones needs minDomains %d but NodePool %s can launch in %d zones (%s), so each zone may hold at most maxSkew %d of its pods, and they are full",
+		c.zoneMinDomains, p.name, len(zones), strings.Join(zones, ", "), c.zoneSpread)
+	if c.zoneAntiAffinity {
+		reason = fmt.Sprintf("its required pod anti-affinity allows one of its pods per zone, and every zone NodePool %s can launch in (%s) has one", p.name, strings.Join(zones, ", "))
+	}
 	for _, pod := range left[placed:] {
-		s.result.Unschedulable = append(s.result.Unschedulable, Unschedulable{Pod: pod, Reason: fmt.Sprintf(
-			"its topology spread over zones needs minDomains %d but NodePool %s can launch in %d zones (%s), so each zone may hold at most maxSkew %d of its pods, and they are full",
-			c.zoneMinDomains, p.name, len(zones), strings.Join(zones, ", "), c.zoneSpread)})
+		s.result.Unschedulable = append(s.result.Unschedulable, Unschedulable{Pod: pod, Reason: reason})
 	}
 	left = left[:placed]
 	var parts []zonePart

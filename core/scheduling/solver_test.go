@@ -645,3 +645,47 @@ func TestZoneSpreadOptions(t *testing.T) {
 		})
 	}
 }
+
+func TestZoneAntiAffinityAllowsOnePodPerZone(t *testing.T) {
+	antiAffinity := func(p *corev1.Pod) {
+		p.Spec.Affinity = &corev1.Affinity{PodAntiAffinity: &corev1.PodAntiAffinity{RequiredDuringSchedulingIgnoredDuringExecution: []corev1.PodAffinityTerm{{
+			LabelSelector: metaSelector("app", "db"), TopologyKey: corev1.LabelTopologyZone,
+		}}}}
+	}
+	pool := nodePool(t, "default", withRequirement(corev1.LabelTopologyZone, corev1.NodeSelectorOpIn, "us-west-2a", "us-west-2b", "us-west-2c"))
+	existing := &Node{Name: "old", Labels: map[string]string{corev1.LabelTopologyZone: "us-west-2a"},
+		Allocatable: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("1"), corev1.ResourceMemory: resource.MustParse("2Gi")},
+		Pods:        pods(1, "db-old", "1", "2Gi", antiAffinity, func(p *corev1.Pod) { p.Labels["app"] = "db" })}
+	for _, tc := range []struct {
+		name    string
+		nodes   []*Node
+		placed  int
+		inZoneA bool
+	}{
+		{"three zones, three pods", nil, 3, true},
+		{"zone a taken already", []*Node{existing}, 2, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			in := Input{Pods: pods(5, "db", "1", "2Gi", antiAffinity), Nodes: tc.nodes, NodePools: []*NodePool{pool}}
+			r := Solve(in)
+			checkValid(t, in, r)
+			zones := map[string]int{}
+			for _, nc := range r.NodeClaims {
+				zone := nc.Requirements.Get(corev1.LabelTopologyZone)
+				if zone == nil || zone.Len() != 1 || len(nc.Pods) != 1 {
+					t.Fatalf("node %s with %d pods is not one pod in one zone", nc.Requirements, len(nc.Pods))
+				}
+				zones[zone.Values()[0]]++
+			}
+			if len(r.NodeClaims) != tc.placed || len(zones) != tc.placed || (zones["us-west-2a"] > 0) != tc.inZoneA {
+				t.Errorf("new pods per zone %v, want %d zones with one each", zones, tc.placed)
+			}
+			if len(r.Unschedulable) != 5-tc.placed || !strings.Contains(r.Unschedulable[0].Reason, "one of its pods per zone") {
+				t.Errorf("unschedulable %v", r.Unschedulable)
+			}
+			if len(r.Warnings) != 0 {
+				t.Errorf("warnings %v", r.Warnings)
+			}
+		})
+	}
+}
