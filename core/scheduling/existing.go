@@ -10,6 +10,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/utils/ptr"
+
+	"github.com/tailor-sh/tailor/core/requirements"
 )
 
 // room is an existing or launching node with what is still free on it.
@@ -88,7 +90,59 @@ func (s *solver) placeOnExisting(classes []*podClass, nodes []*Node) []*pending 
 		}
 	}
 	countZones(classes, rooms)
+	for _, p := range out {
+		if p.left() > 0 && p.err == nil {
+			resolveAffinity(p.podClass, rooms, out)
+		}
+	}
 	return out
+}
+
+// resolveAffinity turns a class's required pod affinity into what new nodes
+// must meet, from where the pods it needs run: on zones, the zones of the
+// nodes that run them; on hostnames, nothing a new node can meet, since the
+// pods it needs are on other nodes. A term that selects the class's own pods
+// when none runs yet lets the first pod go anywhere and the rest follow it,
+// which the packer does not model: it is reported as not taken into account.
+func resolveAffinity(c *podClass, rooms []*room, classes []*pending) {
+	pod := c.pods[0]
+	for _, term := range c.podAffinity {
+		if term.NamespaceSelector != nil {
+			c.ignored = append(c.ignored, "required pod affinity with a namespaceSelector")
+			continue
+		}
+		var zones []string
+		running := 0
+		for _, r := range rooms {
+			if !slices.ContainsFunc(r.pods, func(p *corev1.Pod) bool { return termMatches(term, pod.Namespace, p) }) {
+				continue
+			}
+			running++
+			if zone, ok := r.node.Labels[corev1.LabelTopologyZone]; ok && !slices.Contains(zones, zone) {
+				zones = append(zones, zone)
+			}
+		}
+		selector := metav1.FormatLabelSelector(term.LabelSelector)
+		self := selectsItself(pod, term)
+		switch {
+		case term.TopologyKey != corev1.LabelTopologyZone && term.TopologyKey != corev1.LabelHostname:
+			c.ignored = append(c.ignored, "required pod affinity on "+term.TopologyKey)
+		case running == 0 && self:
+			c.ignored = append(c.ignored, "required pod affinity on "+term.TopologyKey+" among its own pods")
+		case running == 0 && pendingMatch(term, pod.Namespace, classes):
+			c.err = fmt.Errorf("its required pod affinity needs a pod matching %s on the same %s, and those pods are pending too; it is decided again once they run", selector, term.TopologyKey)
+		case running == 0:
+			c.err = fmt.Errorf("its required pod affinity needs a pod matching %s on the same %s, and none runs", selector, term.TopologyKey)
+		case term.TopologyKey == corev1.LabelHostname:
+			c.err = fmt.Errorf("its required pod affinity needs it on a node that runs a pod matching %s, and those %d nodes have no room for it; a new node would run none", selector, running)
+		case len(zones) == 0:
+			c.err = fmt.Errorf("its required pod affinity needs the zone of the pods matching %s, and their nodes have no %s label", selector, corev1.LabelTopologyZone)
+		default:
+			slices.Sort(zones)
+			c.terms = and(c.terms, []requirements.Requirements{requirements.NewRequirements(
+				requirements.MustNew(corev1.LabelTopologyZone, requirements.OpIn, zones...))})
+		}
+	}
 }
 
 // countZones records, for each class that spreads over zones, how many of
@@ -278,6 +332,16 @@ func spreadAllows(c *podClass, pod *corev1.Pod, spread corev1.TopologySpreadCons
 		self = 1
 	}
 	return counts[domain]+self-least <= int(spread.MaxSkew)
+}
+
+// pendingMatch reports whether a pod still to be placed matches the term.
+func pendingMatch(term corev1.PodAffinityTerm, namespace string, classes []*pending) bool {
+	for _, p := range classes {
+		if p.left() > 0 && slices.ContainsFunc(p.pods[p.placed:], func(pod *corev1.Pod) bool { return termMatches(term, namespace, pod) }) {
+			return true
+		}
+	}
+	return false
 }
 
 func anyMatch(rooms []*room, term corev1.PodAffinityTerm, namespace string) bool {

@@ -45,6 +45,9 @@ type podClass struct {
 	// that, kube-scheduler takes the global minimum as zero, so no zone may
 	// hold more than maxSkew of the spread's pods.
 	zoneMinDomains int32
+	// podAffinity are the required pod affinity terms, resolved against
+	// the pods that run once existing nodes are filled (see affinity).
+	podAffinity []corev1.PodAffinityTerm
 	// zoneAntiAffinity is set when a required pod anti-affinity on zones
 	// among the class's own pods allows one of them per zone.
 	zoneAntiAffinity bool
@@ -188,8 +191,8 @@ func newPodClass(pod *corev1.Pod, requests vec) *podClass {
 				}
 			}
 		}
-		if a.PodAffinity != nil && len(a.PodAffinity.RequiredDuringSchedulingIgnoredDuringExecution) > 0 {
-			c.ignored = append(c.ignored, "required pod affinity")
+		if a.PodAffinity != nil {
+			c.podAffinity = a.PodAffinity.RequiredDuringSchedulingIgnoredDuringExecution
 		}
 	}
 	for _, s := range pod.Spec.TopologySpreadConstraints {

@@ -27,12 +27,12 @@ func Solve(in Input) *Result {
 		c.requests = d.resize(c.requests)
 	}
 	s := &solver{d: d, pools: pools, result: &Result{Warnings: warnings}}
+	remaining := s.placeOnExisting(classes, in.Nodes)
 	for _, c := range classes {
 		for _, what := range c.ignored {
 			s.result.Warnings = append(s.result.Warnings, fmt.Sprintf("%s: %s is not yet taken into account", c.describe(), what))
 		}
 	}
-	remaining := s.placeOnExisting(classes, in.Nodes)
 	groups := s.assign(remaining)
 	for _, g := range groups {
 		s.pack(g)

@@ -689,3 +689,57 @@ func TestZoneAntiAffinityAllowsOnePodPerZone(t *testing.T) {
 		})
 	}
 }
+
+func TestRequiredPodAffinity(t *testing.T) {
+	affinity := func(key string, app string) func(*corev1.Pod) {
+		return func(p *corev1.Pod) {
+			p.Spec.Affinity = &corev1.Affinity{PodAffinity: &corev1.PodAffinity{RequiredDuringSchedulingIgnoredDuringExecution: []corev1.PodAffinityTerm{{
+				LabelSelector: metaSelector("app", app), TopologyKey: key,
+			}}}}
+		}
+	}
+	pool := nodePool(t, "default", withRequirement(corev1.LabelTopologyZone, corev1.NodeSelectorOpIn, "us-west-2a", "us-west-2b", "us-west-2c"))
+	cacheNode := func() *Node {
+		return &Node{Name: "cache", Labels: map[string]string{corev1.LabelTopologyZone: "us-west-2b", corev1.LabelHostname: "cache"},
+			Allocatable: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("1"), corev1.ResourceMemory: resource.MustParse("2Gi")},
+			Pods:        pods(1, "cache", "1", "2Gi")}
+	}
+	t.Run("zone affinity follows the pods it needs", func(t *testing.T) {
+		in := Input{Pods: pods(4, "web", "1", "2Gi", affinity(corev1.LabelTopologyZone, "cache")), Nodes: []*Node{cacheNode()}, NodePools: []*NodePool{pool}}
+		r := Solve(in)
+		checkValid(t, in, r)
+		if len(r.NodeClaims) == 0 || len(r.Unschedulable) != 0 || len(r.Warnings) != 0 {
+			t.Fatalf("claims %d, unschedulable %v, warnings %v", len(r.NodeClaims), r.Unschedulable, r.Warnings)
+		}
+		for _, nc := range r.NodeClaims {
+			if zone := nc.Requirements.Get(corev1.LabelTopologyZone); zone == nil || zone.Len() != 1 || zone.Values()[0] != "us-west-2b" {
+				t.Errorf("a new node for pods that need the cache's zone may be in %v", zone)
+			}
+		}
+	})
+	for name, tc := range map[string]struct {
+		key   string
+		nodes []*Node
+		pods  []*corev1.Pod
+		want  string
+	}{
+		"hostname affinity cannot be met by a new node": {corev1.LabelHostname, []*Node{cacheNode()}, nil, "a new node would run none"},
+		"nothing to be near":                            {corev1.LabelTopologyZone, nil, nil, "none runs"},
+		"what it needs is pending too":                  {corev1.LabelTopologyZone, nil, pods(1, "cache", "1", "2Gi"), "pending too"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			in := Input{Pods: append(tc.pods, pods(2, "web", "1", "2Gi", affinity(tc.key, "cache"))...), Nodes: tc.nodes, NodePools: []*NodePool{pool}}
+			r := Solve(in)
+			checkValid(t, in, r)
+			if len(r.Unschedulable) != 2 || !strings.Contains(r.Unschedulable[0].Reason, tc.want) {
+				t.Errorf("unschedulable %v, want the 2 web pods, saying %q", r.Unschedulable, tc.want)
+			}
+		})
+	}
+	t.Run("affinity among its own pods is reported as not taken into account", func(t *testing.T) {
+		r := Solve(Input{Pods: pods(2, "web", "1", "2Gi", affinity(corev1.LabelTopologyZone, "web")), NodePools: []*NodePool{pool}})
+		if len(r.Warnings) != 1 || !strings.Contains(r.Warnings[0], "among its own pods") {
+			t.Errorf("warnings %v", r.Warnings)
+		}
+	})
+}
