@@ -360,18 +360,26 @@ func anyMatch(rooms []*room, term corev1.PodAffinityTerm, namespace string) bool
 // labels; it is taken to select every namespace, which for anti-affinity is
 // the stricter reading.
 func termMatches(term corev1.PodAffinityTerm, namespace string, p *corev1.Pod) bool {
+	return affinityMatcher(term, namespace)(p)
+}
+
+// affinityMatcher is termMatches with the selector parsed once.
+func affinityMatcher(term corev1.PodAffinityTerm, namespace string) func(*corev1.Pod) bool {
 	if term.LabelSelector == nil {
-		return false
+		return func(*corev1.Pod) bool { return false }
 	}
-	if term.NamespaceSelector == nil {
-		namespaces := term.Namespaces
-		if len(namespaces) == 0 {
-			namespaces = []string{namespace}
-		}
-		if !slices.Contains(namespaces, p.Namespace) {
-			return false
-		}
+	namespaces := term.Namespaces
+	if len(namespaces) == 0 {
+		namespaces = []string{namespace}
 	}
 	selector, err := metav1.LabelSelectorAsSelector(term.LabelSelector)
-	return err == nil && selector.Matches(labels.Set(p.Labels))
+	if err != nil {
+		return func(*corev1.Pod) bool { return false }
+	}
+	return func(p *corev1.Pod) bool {
+		if term.NamespaceSelector == nil && !slices.Contains(namespaces, p.Namespace) {
+			return false
+		}
+		return selector.Matches(labels.Set(p.Labels))
+	}
 }

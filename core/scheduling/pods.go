@@ -45,6 +45,10 @@ type podClass struct {
 	// that, kube-scheduler takes the global minimum as zero, so no zone may
 	// hold more than maxSkew of the spread's pods.
 	zoneMinDomains int32
+	// hostAntiAffinity are the required pod anti-affinity terms on
+	// hostnames; classes whose pods they select never share a new node
+	// with this one.
+	hostAntiAffinity []corev1.PodAffinityTerm
 	// podAffinity are the required pod affinity terms, resolved against
 	// the pods that run once existing nodes are filled (see affinity).
 	podAffinity []corev1.PodAffinityTerm
@@ -172,8 +176,13 @@ func newPodClass(pod *corev1.Pod, requests vec) *podClass {
 			for _, term := range a.PodAntiAffinity.RequiredDuringSchedulingIgnoredDuringExecution {
 				ownNamespace := len(term.Namespaces) == 0 || len(term.Namespaces) == 1 && term.Namespaces[0] == pod.Namespace
 				switch {
-				case term.TopologyKey == corev1.LabelHostname && selectsItself(pod, term):
-					c.limitPerNode(1)
+				case term.TopologyKey == corev1.LabelHostname:
+					// Its own pods repel each other; other classes' pods
+					// it repels get nodes of their own (see repelled).
+					c.hostAntiAffinity = append(c.hostAntiAffinity, term)
+					if selectsItself(pod, term) {
+						c.limitPerNode(1)
+					}
 				case term.TopologyKey == corev1.LabelTopologyZone && selectsItself(pod, term) && ownNamespace:
 					selector, err := metav1.LabelSelectorAsSelector(term.LabelSelector)
 					if err != nil {

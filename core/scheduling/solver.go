@@ -5,9 +5,11 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"strconv"
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/labels"
 
 	v1 "github.com/tailor-sh/tailor/api/v1"
 	"github.com/tailor-sh/tailor/core/requirements"
@@ -109,6 +111,7 @@ type groupType struct {
 func (s *solver) assign(classes []*pending) []*group {
 	byKey := map[string]*group{}
 	var groups []*group
+	colors := repelled(classes)
 	for _, c := range classes {
 		if c.left() == 0 {
 			continue
@@ -126,7 +129,7 @@ func (s *solver) assign(classes []*pending) []*group {
 				continue
 			}
 			for _, part := range s.spreadOverZones(c, p, reqs) {
-				key := p.name + "\x00" + part.reqs.String()
+				key := p.name + "\x00" + part.reqs.String() + "\x00" + strconv.Itoa(colors[c.podClass])
 				g, ok := byKey[key]
 				if !ok {
 					reqs := part.reqs
@@ -162,6 +165,71 @@ func (s *solver) assign(classes []*pending) []*group {
 		}
 	}
 	return groups
+}
+
+// repelled colours the classes so that two whose pods repel each other by
+// required anti-affinity on hostnames (in either direction, as
+// kube-scheduler checks both) never get the same colour; classes share new
+// nodes only within a colour. Classes in no conflict keep colour 0.
+func repelled(classes []*pending) map[*podClass]int {
+	conflicts := map[*podClass][]*podClass{}
+	var representatives map[*podClass][]*corev1.Pod // built on first need
+	for _, a := range classes {
+		if len(a.hostAntiAffinity) == 0 || a.left() == 0 {
+			continue
+		}
+		if representatives == nil {
+			representatives = map[*podClass][]*corev1.Pod{}
+			for _, b := range classes {
+				if b.left() > 0 {
+					representatives[b.podClass] = distinctLabels(b.pods[b.placed:])
+				}
+			}
+		}
+		namespace := a.pods[0].Namespace
+		for _, term := range a.hostAntiAffinity {
+			matches := affinityMatcher(term, namespace)
+			for _, b := range classes {
+				if a == b || b.left() == 0 || slices.Contains(conflicts[a.podClass], b.podClass) {
+					continue
+				}
+				if slices.ContainsFunc(representatives[b.podClass], matches) {
+					conflicts[a.podClass] = append(conflicts[a.podClass], b.podClass)
+					conflicts[b.podClass] = append(conflicts[b.podClass], a.podClass)
+				}
+			}
+		}
+	}
+	if len(conflicts) == 0 {
+		return nil
+	}
+	colors := map[*podClass]int{}
+	for _, c := range classes {
+		others := conflicts[c.podClass]
+		if len(others) == 0 {
+			continue
+		}
+		color := 0
+		for slices.ContainsFunc(others, func(o *podClass) bool { got, ok := colors[o]; return ok && got == color }) {
+			color++
+		}
+		colors[c.podClass] = color
+	}
+	return colors
+}
+
+// distinctLabels returns one pod per distinct namespace and label set.
+func distinctLabels(pods []*corev1.Pod) []*corev1.Pod {
+	seen := map[string]bool{}
+	var out []*corev1.Pod
+	for _, pod := range pods {
+		key := pod.Namespace + "\x00" + labels.Set(pod.Labels).String()
+		if !seen[key] {
+			seen[key] = true
+			out = append(out, pod)
+		}
+	}
+	return out
 }
 
 type zonePart struct {

@@ -743,3 +743,41 @@ func TestRequiredPodAffinity(t *testing.T) {
 		}
 	})
 }
+
+func TestAntiAffinityAcrossClassesKeepsThemOnSeparateNodes(t *testing.T) {
+	repel := func(app string) func(*corev1.Pod) {
+		return func(p *corev1.Pod) {
+			p.Spec.Affinity = &corev1.Affinity{PodAntiAffinity: &corev1.PodAntiAffinity{RequiredDuringSchedulingIgnoredDuringExecution: []corev1.PodAffinityTerm{{
+				LabelSelector: metaSelector("app", app), TopologyKey: corev1.LabelHostname,
+			}}}}
+		}
+	}
+	pool := nodePool(t, "default")
+	for name, in := range map[string]Input{
+		"web repels db": {Pods: append(pods(4, "web", "250m", "512Mi", repel("db")), pods(4, "db", "250m", "512Mi")...), NodePools: []*NodePool{pool}},
+		"db repels web": {Pods: append(pods(4, "web", "250m", "512Mi"), pods(4, "db", "250m", "512Mi", repel("web"))...), NodePools: []*NodePool{pool}},
+	} {
+		t.Run(name, func(t *testing.T) {
+			r := Solve(in)
+			checkValid(t, in, r)
+			if len(r.Warnings) != 0 || len(r.Unschedulable) != 0 {
+				t.Fatalf("warnings %v, unschedulable %v", r.Warnings, r.Unschedulable)
+			}
+			for _, nc := range r.NodeClaims {
+				apps := map[string]bool{}
+				for _, p := range nc.Pods {
+					apps[p.Labels["app"]] = true
+				}
+				if apps["web"] && apps["db"] {
+					t.Errorf("a new node holds both web and db pods, which repel each other")
+				}
+			}
+		})
+	}
+	// The repulsion costs at most one node more than packing without it.
+	free := Solve(Input{Pods: append(pods(4, "web", "250m", "512Mi"), pods(4, "db", "250m", "512Mi")...), NodePools: []*NodePool{pool}})
+	apart := Solve(Input{Pods: append(pods(4, "web", "250m", "512Mi", repel("db")), pods(4, "db", "250m", "512Mi")...), NodePools: []*NodePool{pool}})
+	if len(apart.NodeClaims) > len(free.NodeClaims)+1 {
+		t.Errorf("%d nodes apart, %d together", len(apart.NodeClaims), len(free.NodeClaims))
+	}
+}
