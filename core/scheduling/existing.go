@@ -11,6 +11,7 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/utils/ptr"
 
+	"github.com/tailor-sh/tailor/cloudprovider"
 	"github.com/tailor-sh/tailor/core/requirements"
 )
 
@@ -92,7 +93,7 @@ func (s *solver) placeOnExisting(classes []*podClass, nodes []*Node) []*pending 
 	countZones(classes, rooms)
 	for _, p := range out {
 		if p.left() > 0 && p.err == nil {
-			resolveAffinity(p.podClass, rooms, out)
+			s.resolveAffinity(p, rooms, out)
 		}
 	}
 	return out
@@ -101,10 +102,10 @@ func (s *solver) placeOnExisting(classes []*podClass, nodes []*Node) []*pending 
 // resolveAffinity turns a class's required pod affinity into what new nodes
 // must meet, from where the pods it needs run: on zones, the zones of the
 // nodes that run them; on hostnames, nothing a new node can meet, since the
-// pods it needs are on other nodes. A term that selects the class's own pods
-// when none runs yet lets the first pod go anywhere and the rest follow it,
-// which the packer does not model: it is reported as not taken into account.
-func resolveAffinity(c *podClass, rooms []*room, classes []*pending) {
+// pods it needs are on other nodes. When the pods it needs are pending in
+// this decision too (its own pods included, when none runs yet), both are
+// pinned to the one zone where the pods it needs are cheapest to run.
+func (s *solver) resolveAffinity(c *pending, rooms []*room, classes []*pending) {
 	pod := c.pods[0]
 	for _, term := range c.podAffinity {
 		if term.NamespaceSelector != nil {
@@ -123,14 +124,30 @@ func resolveAffinity(c *podClass, rooms []*room, classes []*pending) {
 			}
 		}
 		selector := metav1.FormatLabelSelector(term.LabelSelector)
-		self := selectsItself(pod, term)
 		switch {
 		case term.TopologyKey != corev1.LabelTopologyZone && term.TopologyKey != corev1.LabelHostname:
 			c.ignored = append(c.ignored, "required pod affinity on "+term.TopologyKey)
-		case running == 0 && self:
+		case running == 0 && term.TopologyKey == corev1.LabelTopologyZone:
+			targets := pendingMatches(term, pod.Namespace, classes)
+			if len(targets) == 0 {
+				c.err = fmt.Errorf("its required pod affinity needs a pod matching %s in the same zone, and none runs", selector)
+				continue
+			}
+			zone, ok := s.cheapestZone(targets[0])
+			if !ok {
+				c.err = fmt.Errorf("its required pod affinity needs a pod matching %s in the same zone, and no NodePool can launch a node for those pods", selector)
+				continue
+			}
+			pin := []requirements.Requirements{requirements.NewRequirements(requirements.MustNew(corev1.LabelTopologyZone, requirements.OpIn, zone))}
+			for _, t := range append(targets, c) {
+				if t.zoneSpread == 0 {
+					t.terms = and(t.terms, pin)
+				}
+			}
+		case running == 0 && selectsItself(pod, term):
 			c.ignored = append(c.ignored, "required pod affinity on "+term.TopologyKey+" among its own pods")
-		case running == 0 && pendingMatch(term, pod.Namespace, classes):
-			c.err = fmt.Errorf("its required pod affinity needs a pod matching %s on the same %s, and those pods are pending too; it is decided again once they run", selector, term.TopologyKey)
+		case running == 0 && len(pendingMatches(term, pod.Namespace, classes)) > 0:
+			c.err = fmt.Errorf("its required pod affinity needs it on the node of a pod matching %s, and those pods are pending too; it is decided again once they run", selector)
 		case running == 0:
 			c.err = fmt.Errorf("its required pod affinity needs a pod matching %s on the same %s, and none runs", selector, term.TopologyKey)
 		case term.TopologyKey == corev1.LabelHostname:
@@ -143,6 +160,33 @@ func resolveAffinity(c *podClass, rooms []*room, classes []*pending) {
 				requirements.MustNew(corev1.LabelTopologyZone, requirements.OpIn, zones...))})
 		}
 	}
+}
+
+// cheapestZone is the zone of the cheapest offering, in the first pool that
+// can hold the class, of an instance type that holds one of its pods.
+func (s *solver) cheapestZone(c *pending) (string, bool) {
+	for _, p := range s.poolsFor(c) {
+		reqs, _ := s.fit(c, p)
+		if reqs == nil {
+			continue
+		}
+		best, found := cloudprovider.Offering{}, false
+		for _, t := range p.types {
+			if t.it.Compatible(reqs) != nil {
+				continue
+			}
+			if _, ok := t.free.fits(c.requests); !ok {
+				continue
+			}
+			if o, ok := t.offerings.Compatible(reqs).Cheapest(); ok && (!found || o.Price < best.Price) {
+				best, found = o, true
+			}
+		}
+		if found {
+			return best.Zone, true
+		}
+	}
+	return "", false
 }
 
 // countZones records, for each class that spreads over zones, how many of
@@ -334,14 +378,17 @@ func spreadAllows(c *podClass, pod *corev1.Pod, spread corev1.TopologySpreadCons
 	return counts[domain]+self-least <= int(spread.MaxSkew)
 }
 
-// pendingMatch reports whether a pod still to be placed matches the term.
-func pendingMatch(term corev1.PodAffinityTerm, namespace string, classes []*pending) bool {
+// pendingMatches returns the classes with pods still to place that the
+// term matches.
+func pendingMatches(term corev1.PodAffinityTerm, namespace string, classes []*pending) []*pending {
+	matches := affinityMatcher(term, namespace)
+	var out []*pending
 	for _, p := range classes {
-		if p.left() > 0 && slices.ContainsFunc(p.pods[p.placed:], func(pod *corev1.Pod) bool { return termMatches(term, namespace, pod) }) {
-			return true
+		if p.left() > 0 && p.err == nil && slices.ContainsFunc(p.pods[p.placed:], matches) {
+			out = append(out, p)
 		}
 	}
-	return false
+	return out
 }
 
 func anyMatch(rooms []*room, term corev1.PodAffinityTerm, namespace string) bool {

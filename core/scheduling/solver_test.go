@@ -725,7 +725,7 @@ func TestRequiredPodAffinity(t *testing.T) {
 	}{
 		"hostname affinity cannot be met by a new node": {corev1.LabelHostname, []*Node{cacheNode()}, nil, "a new node would run none"},
 		"nothing to be near":                            {corev1.LabelTopologyZone, nil, nil, "none runs"},
-		"what it needs is pending too":                  {corev1.LabelTopologyZone, nil, pods(1, "cache", "1", "2Gi"), "pending too"},
+		"on the node of pods that are pending too":      {corev1.LabelHostname, nil, pods(1, "cache", "1", "2Gi"), "pending too"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			in := Input{Pods: append(tc.pods, pods(2, "web", "1", "2Gi", affinity(tc.key, "cache"))...), Nodes: tc.nodes, NodePools: []*NodePool{pool}}
@@ -736,12 +736,31 @@ func TestRequiredPodAffinity(t *testing.T) {
 			}
 		})
 	}
-	t.Run("affinity among its own pods is reported as not taken into account", func(t *testing.T) {
-		r := Solve(Input{Pods: pods(2, "web", "1", "2Gi", affinity(corev1.LabelTopologyZone, "web")), NodePools: []*NodePool{pool}})
-		if len(r.Warnings) != 1 || !strings.Contains(r.Warnings[0], "among its own pods") {
-			t.Errorf("warnings %v", r.Warnings)
-		}
-	})
+	// Pending together, or among its own pods when none runs: one zone,
+	// the cheapest for the pods it needs.
+	for name, in := range map[string]Input{
+		"with the pods it needs": {Pods: append(pods(1, "cache", "1", "2Gi"), pods(3, "web", "1", "2Gi", affinity(corev1.LabelTopologyZone, "cache"))...), NodePools: []*NodePool{pool}},
+		"among its own pods":     {Pods: pods(3, "web", "1", "2Gi", affinity(corev1.LabelTopologyZone, "web")), NodePools: []*NodePool{pool}},
+	} {
+		t.Run("pending together "+name, func(t *testing.T) {
+			r := Solve(in)
+			checkValid(t, in, r)
+			if len(r.Unschedulable) != 0 || len(r.Warnings) != 0 {
+				t.Fatalf("unschedulable %v, warnings %v", r.Unschedulable, r.Warnings)
+			}
+			zones := map[string]bool{}
+			for _, nc := range r.NodeClaims {
+				zone := nc.Requirements.Get(corev1.LabelTopologyZone)
+				if zone == nil || zone.Len() != 1 {
+					t.Fatalf("a node may be in zones %v", zone)
+				}
+				zones[zone.Values()[0]] = true
+			}
+			if len(zones) != 1 {
+				t.Errorf("the pods go to zones %v, want one", zones)
+			}
+		})
+	}
 }
 
 func TestAntiAffinityAcrossClassesKeepsThemOnSeparateNodes(t *testing.T) {
