@@ -35,6 +35,7 @@ func Solve(in Input) *Result {
 			s.result.Warnings = append(s.result.Warnings, fmt.Sprintf("%s: %s is not yet taken into account", c.describe(), what))
 		}
 	}
+	s.classes = remaining
 	groups := s.assign(remaining)
 	for _, g := range groups {
 		s.pack(g)
@@ -56,6 +57,9 @@ type solver struct {
 	d      *dims
 	pools  []*pool
 	result *Result
+	// classes are all the classes of the decision, for constraints that
+	// span classes.
+	classes []*pending
 }
 
 // pending is a class with the number of its pods still to place.
@@ -299,6 +303,7 @@ func (s *solver) spreadOverZones(c *pending, p *pool, reqs requirements.Requirem
 		s.result.Unschedulable = append(s.result.Unschedulable, Unschedulable{Pod: pod, Reason: reason})
 	}
 	left = left[:placed]
+	s.shareSpread(c, zones, share)
 	var parts []zonePart
 	from := 0
 	for i, zone := range zones {
@@ -312,6 +317,31 @@ func (s *solver) spreadOverZones(c *pending, p *pool, reqs requirements.Requirem
 		parts = append(parts, zonePart{&pending{podClass: &class}, zoneReqs})
 	}
 	return parts
+}
+
+// shareSpread counts the pods a class just sent to each zone in the zone
+// spreads of the other classes whose selectors match them, so that a spread
+// over several Deployments (one selector, several shapes) stays even across
+// all of them. A class whose spread honours node affinity counts them only
+// when its node constraints are the sending class's: otherwise
+// kube-scheduler may not count them for it.
+func (s *solver) shareSpread(c *pending, zones []string, share []int) {
+	pod := c.pods[0]
+	for _, o := range s.classes {
+		if o.podClass == c.podClass || o.zoneSpread == 0 || o.zoneAntiAffinity || o.pods[0].Namespace != pod.Namespace ||
+			!o.zoneSpreadSelector.Matches(labels.Set(pod.Labels)) {
+			continue
+		}
+		if o.zoneSpreadHonorsAffinity && describeTerms(o.terms) != describeTerms(c.terms) {
+			continue
+		}
+		if o.zoneCounts == nil {
+			o.zoneCounts = map[string]int{}
+		}
+		for i, zone := range zones {
+			o.zoneCounts[zone] += share[i]
+		}
+	}
 }
 
 // undominated drops the instance types that another type beats outright: at

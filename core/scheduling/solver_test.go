@@ -800,3 +800,27 @@ func TestAntiAffinityAcrossClassesKeepsThemOnSeparateNodes(t *testing.T) {
 		t.Errorf("%d nodes apart, %d together", len(apart.NodeClaims), len(free.NodeClaims))
 	}
 }
+
+func TestZoneSpreadAcrossClassesStaysEven(t *testing.T) {
+	spread := func(p *corev1.Pod) {
+		p.Labels["tier"] = "api"
+		p.Spec.TopologySpreadConstraints = []corev1.TopologySpreadConstraint{{
+			MaxSkew: 1, TopologyKey: corev1.LabelTopologyZone, WhenUnsatisfiable: corev1.DoNotSchedule, LabelSelector: metaSelector("tier", "api"),
+		}}
+	}
+	pool := nodePool(t, "default", withRequirement(corev1.LabelTopologyZone, corev1.NodeSelectorOpIn, "us-west-2a", "us-west-2b", "us-west-2c"))
+	in := Input{Pods: append(pods(4, "small", "500m", "1Gi", spread), pods(2, "big", "2", "4Gi", spread)...), NodePools: []*NodePool{pool}}
+	r := Solve(in)
+	checkValid(t, in, r)
+	perZone := map[string]int{}
+	for _, nc := range r.NodeClaims {
+		perZone[nc.Requirements.Get(corev1.LabelTopologyZone).Values()[0]] += len(nc.Pods)
+	}
+	least, most := 6, 0
+	for _, zone := range []string{"us-west-2a", "us-west-2b", "us-west-2c"} {
+		least, most = min(least, perZone[zone]), max(most, perZone[zone])
+	}
+	if most-least > 1 {
+		t.Errorf("the spread's pods per zone %v: skew %d, want at most 1", perZone, most-least)
+	}
+}
