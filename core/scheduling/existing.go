@@ -133,15 +133,33 @@ func (s *solver) resolveAffinity(c *pending, rooms []*room, classes []*pending) 
 				c.err = fmt.Errorf("its required pod affinity needs a pod matching %s in the same zone, and none runs", selector)
 				continue
 			}
-			zone, ok := s.cheapestZone(targets[0])
-			if !ok {
-				c.err = fmt.Errorf("its required pod affinity needs a pod matching %s in the same zone, and no NodePool can launch a node for those pods", selector)
+			group := append(slices.Clone(targets), c)
+			// Pods that spread over zones cannot all follow one pin; and a
+			// class already pinned elsewhere sets the zone for the rest.
+			zone, spread, conflict := "", false, false
+			for _, t := range group {
+				spread = spread || t.zoneSpread != 0
+				if pinned, ok := s.pinned[t.podClass]; ok {
+					conflict = conflict || zone != "" && zone != pinned
+					zone = pinned
+				}
+			}
+			if spread || conflict {
+				c.err = fmt.Errorf("its required pod affinity needs a pod matching %s in the same zone, and those pods are pending too; it is decided again once they run", selector)
 				continue
 			}
+			if zone == "" {
+				var ok bool
+				if zone, ok = s.cheapestZone(targets[0]); !ok {
+					c.err = fmt.Errorf("its required pod affinity needs a pod matching %s in the same zone, and no NodePool can launch a node for those pods", selector)
+					continue
+				}
+			}
 			pin := []requirements.Requirements{requirements.NewRequirements(requirements.MustNew(corev1.LabelTopologyZone, requirements.OpIn, zone))}
-			for _, t := range append(targets, c) {
-				if t.zoneSpread == 0 {
+			for _, t := range group {
+				if _, ok := s.pinned[t.podClass]; !ok {
 					t.terms = and(t.terms, pin)
+					s.pinned[t.podClass] = zone
 				}
 			}
 		case running == 0 && selectsItself(pod, term):
@@ -206,6 +224,9 @@ func countZones(classes []*podClass, rooms []*room) {
 				c.zoneSpreadHonorsTaints && !tolerates(c.tolerations, r.node.Taints) {
 				continue
 			}
+			// An eligible zone counts even with none of the pods: it
+			// can be the minimum the skew is measured against.
+			c.zoneCounts[zone] += 0
 			for _, p := range r.pods {
 				if p.Namespace == namespace && c.zoneSpreadSelector.Matches(labels.Set(p.Labels)) {
 					c.zoneCounts[zone]++

@@ -215,7 +215,11 @@ func newPodClass(pod *corev1.Pod, requests vec) *podClass {
 			// and a new node starts empty.
 			c.limitPerNode(int64(s.MaxSkew))
 		case self && s.TopologyKey == corev1.LabelTopologyZone && c.zoneAntiAffinity:
-			// One pod per zone already spreads them as evenly as can be.
+			// One pod per zone already spreads them as evenly as can be,
+			// if the spread counts the same pods.
+			if selector, err := spreadSelector(pod, s); err != nil || selector.String() != c.zoneSpreadSelector.String() {
+				c.ignored = append(c.ignored, "topology spread on zones next to zone anti-affinity with another selector")
+			}
 		case self && s.TopologyKey == corev1.LabelTopologyZone:
 			selector, err := spreadSelector(pod, s)
 			if err != nil {

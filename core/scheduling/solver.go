@@ -3,6 +3,7 @@ package scheduling
 import (
 	"cmp"
 	"fmt"
+	"maps"
 	"math"
 	"slices"
 	"strconv"
@@ -28,8 +29,9 @@ func Solve(in Input) *Result {
 	for _, c := range classes {
 		c.requests = d.resize(c.requests)
 	}
-	s := &solver{d: d, pools: pools, result: &Result{Warnings: warnings}}
+	s := &solver{d: d, pools: pools, result: &Result{Warnings: warnings}, pinned: map[*podClass]string{}}
 	remaining := s.placeOnExisting(classes, in.Nodes)
+	warnCrossClassZoneAntiAffinity(remaining)
 	for _, c := range classes {
 		for _, what := range c.ignored {
 			s.result.Warnings = append(s.result.Warnings, fmt.Sprintf("%s: %s is not yet taken into account", c.describe(), what))
@@ -60,6 +62,8 @@ type solver struct {
 	// classes are all the classes of the decision, for constraints that
 	// span classes.
 	classes []*pending
+	// pinned are the classes pod affinity pinned to one zone.
+	pinned map[*podClass]string
 }
 
 // pending is a class with the number of its pods still to place.
@@ -176,30 +180,51 @@ func (s *solver) assign(classes []*pending) []*group {
 // kube-scheduler checks both) never get the same colour; classes share new
 // nodes only within a colour. Classes in no conflict keep colour 0.
 func repelled(classes []*pending) map[*podClass]int {
-	conflicts := map[*podClass][]*podClass{}
-	var representatives map[*podClass][]*corev1.Pod // built on first need
+	var withTerms []*pending
 	for _, a := range classes {
-		if len(a.hostAntiAffinity) == 0 || a.left() == 0 {
-			continue
+		if len(a.hostAntiAffinity) > 0 && a.left() > 0 {
+			withTerms = append(withTerms, a)
 		}
-		if representatives == nil {
-			representatives = map[*podClass][]*corev1.Pod{}
-			for _, b := range classes {
-				if b.left() > 0 {
-					representatives[b.podClass] = distinctLabels(b.pods[b.placed:])
-				}
+	}
+	if len(withTerms) == 0 {
+		return nil
+	}
+	// Many classes with anti-affinity (a StatefulSet's pods each carry a
+	// label of their own, so each is a class) would make the pairwise
+	// check quadratic: give each of them nodes of its own instead, which
+	// never breaks a rule and costs a little packing.
+	if len(withTerms)*len(classes) > maxConflictChecks {
+		colors := make(map[*podClass]int, len(withTerms))
+		for i, a := range withTerms {
+			colors[a.podClass] = i + 1
+		}
+		return colors
+	}
+	conflicts := map[*podClass]map[*podClass]bool{}
+	conflict := func(a, b *podClass) {
+		for _, pair := range [][2]*podClass{{a, b}, {b, a}} {
+			if conflicts[pair[0]] == nil {
+				conflicts[pair[0]] = map[*podClass]bool{}
 			}
+			conflicts[pair[0]][pair[1]] = true
 		}
+	}
+	representatives := map[*podClass][]*corev1.Pod{}
+	for _, b := range classes {
+		if b.left() > 0 {
+			representatives[b.podClass] = distinctLabels(b.pods[b.placed:])
+		}
+	}
+	for _, a := range withTerms {
 		namespace := a.pods[0].Namespace
 		for _, term := range a.hostAntiAffinity {
 			matches := affinityMatcher(term, namespace)
 			for _, b := range classes {
-				if a == b || b.left() == 0 || slices.Contains(conflicts[a.podClass], b.podClass) {
+				if a == b || b.left() == 0 || conflicts[a.podClass][b.podClass] {
 					continue
 				}
 				if slices.ContainsFunc(representatives[b.podClass], matches) {
-					conflicts[a.podClass] = append(conflicts[a.podClass], b.podClass)
-					conflicts[b.podClass] = append(conflicts[b.podClass], a.podClass)
+					conflict(a.podClass, b.podClass)
 				}
 			}
 		}
@@ -213,14 +238,23 @@ func repelled(classes []*pending) map[*podClass]int {
 		if len(others) == 0 {
 			continue
 		}
+		used := map[int]bool{}
+		for o := range others {
+			if got, ok := colors[o]; ok {
+				used[got] = true
+			}
+		}
 		color := 0
-		for slices.ContainsFunc(others, func(o *podClass) bool { got, ok := colors[o]; return ok && got == color }) {
+		for used[color] {
 			color++
 		}
 		colors[c.podClass] = color
 	}
 	return colors
 }
+
+// maxConflictChecks bounds the pairs of classes repelled compares.
+const maxConflictChecks = 1 << 20
 
 // distinctLabels returns one pod per distinct namespace and label set.
 func distinctLabels(pods []*corev1.Pod) []*corev1.Pod {
@@ -267,7 +301,11 @@ func (s *solver) spreadOverZones(c *pending, p *pool, reqs requirements.Requirem
 		}
 	}
 	slices.Sort(zones)
-	if len(zones) == 0 || len(zones) == 1 && c.zoneMinDomains <= 1 {
+	otherZones := slices.ContainsFunc(slices.Collect(maps.Keys(c.zoneCounts)), func(z string) bool { return !slices.Contains(zones, z) })
+	if len(zones) == 0 || len(zones) == 1 && c.zoneMinDomains <= 1 && !otherZones {
+		if len(zones) == 1 {
+			s.shareSpread(c, zones, []int{int(c.left())})
+		}
 		return []zonePart{{c, reqs}}
 	}
 	left := c.take(c.left())
@@ -276,9 +314,19 @@ func (s *solver) spreadOverZones(c *pending, p *pool, reqs requirements.Requirem
 		count[i] = c.zoneCounts[zone]
 	}
 	share := make([]int, len(zones))
-	// With fewer zones than minDomains the global minimum is zero: no zone
-	// may hold more than maxSkew of the spread's pods.
+	// The skew is measured against the emptiest eligible zone. With fewer
+	// zones than minDomains that minimum is zero; a zone of existing
+	// nodes where no node for the class can be launched keeps its count.
 	capped := int(c.zoneMinDomains) > len(zones)
+	floor, floorZone := math.MaxInt, ""
+	if capped {
+		floor = 0
+	}
+	for zone, n := range c.zoneCounts {
+		if !slices.Contains(zones, zone) && n < floor {
+			floor, floorZone = n, zone
+		}
+	}
 	placed := 0
 	for range left {
 		emptiest := 0
@@ -287,7 +335,7 @@ func (s *solver) spreadOverZones(c *pending, p *pool, reqs requirements.Requirem
 				emptiest = i
 			}
 		}
-		if capped && count[emptiest] >= int(c.zoneSpread) {
+		if count[emptiest]+1-min(floor, count[emptiest]) > int(c.zoneSpread) {
 			break
 		}
 		count[emptiest]++
@@ -296,6 +344,10 @@ func (s *solver) spreadOverZones(c *pending, p *pool, reqs requirements.Requirem
 	}
 	reason := fmt.Sprintf("its topology spread over zones needs minDomains %d but NodePool %s can launch in %d zones (%s), so each zone may hold at most maxSkew %d of its pods, and they are full",
 		c.zoneMinDomains, p.name, len(zones), strings.Join(zones, ", "), c.zoneSpread)
+	if !capped {
+		reason = fmt.Sprintf("its topology spread over zones counts zone %s, where NodePool %s cannot launch a node for it, with %d of its pods, so the zones it can launch in (%s) may hold at most %d, and they are full",
+			floorZone, p.name, floor, strings.Join(zones, ", "), floor+int(c.zoneSpread))
+	}
 	if c.zoneAntiAffinity {
 		reason = fmt.Sprintf("its required pod anti-affinity allows one of its pods per zone, and every zone NodePool %s can launch in (%s) has one", p.name, strings.Join(zones, ", "))
 	}
@@ -317,6 +369,24 @@ func (s *solver) spreadOverZones(c *pending, p *pool, reqs requirements.Requirem
 		parts = append(parts, zonePart{&pending{podClass: &class}, zoneReqs})
 	}
 	return parts
+}
+
+// warnCrossClassZoneAntiAffinity reports, as not taken into account, zone
+// anti-affinity whose selector also matches other classes' pods: each class
+// keeps one of its own pods per zone, but not apart from the others.
+func warnCrossClassZoneAntiAffinity(classes []*pending) {
+	for _, c := range classes {
+		if !c.zoneAntiAffinity || c.left() == 0 {
+			continue
+		}
+		for _, o := range classes {
+			if o != c && o.left() > 0 && o.pods[0].Namespace == c.pods[0].Namespace &&
+				slices.ContainsFunc(o.pods[o.placed:], func(p *corev1.Pod) bool { return c.zoneSpreadSelector.Matches(labels.Set(p.Labels)) }) {
+				c.ignored = append(c.ignored, "required pod anti-affinity on zones against other pods than its own")
+				break
+			}
+		}
+	}
 }
 
 // shareSpread counts the pods a class just sent to each zone in the zone

@@ -824,3 +824,29 @@ func TestZoneSpreadAcrossClassesStaysEven(t *testing.T) {
 		t.Errorf("the spread's pods per zone %v: skew %d, want at most 1", perZone, most-least)
 	}
 }
+
+func TestZoneSpreadCountsZonesItCannotLaunchIn(t *testing.T) {
+	spread := func(p *corev1.Pod) {
+		p.Spec.TopologySpreadConstraints = []corev1.TopologySpreadConstraint{{
+			MaxSkew: 1, TopologyKey: corev1.LabelTopologyZone, WhenUnsatisfiable: corev1.DoNotSchedule, LabelSelector: metaSelector("app", "api"),
+		}}
+	}
+	// A full node in zone d, where the pool cannot launch, holds none of
+	// the spread's pods: kube-scheduler measures the skew against it.
+	full := &Node{Name: "d", Labels: map[string]string{corev1.LabelTopologyZone: "us-west-2d"},
+		Allocatable: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("1"), corev1.ResourceMemory: resource.MustParse("2Gi")},
+		Pods:        pods(1, "other", "1", "2Gi")}
+	for _, zones := range [][]string{{"us-west-2a", "us-west-2b"}, {"us-west-2a"}} {
+		pool := nodePool(t, "default", withRequirement(corev1.LabelTopologyZone, corev1.NodeSelectorOpIn, zones...))
+		in := Input{Pods: pods(4, "api", "1", "2Gi", spread), Nodes: []*Node{full}, NodePools: []*NodePool{pool}}
+		r := Solve(in)
+		checkValid(t, in, r)
+		placed := 0
+		for _, nc := range r.NodeClaims {
+			placed += len(nc.Pods)
+		}
+		if placed != len(zones) || len(r.Unschedulable) != 4-len(zones) || !strings.Contains(r.Unschedulable[0].Reason, "us-west-2d") {
+			t.Errorf("zones %v: %d placed, unschedulable %v; want one per zone and the rest refused naming us-west-2d", zones, placed, r.Unschedulable)
+		}
+	}
+}
