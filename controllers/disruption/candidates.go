@@ -36,7 +36,7 @@ func (c *Controller) trackPods(v *view) {
 	for name, n := range v.nodes {
 		seen[name] = true
 		h := fnv.New64a()
-		for _, pod := range movable(n.Pods, v.now) {
+		for _, pod := range v.movable(n) {
 			_, _ = h.Write([]byte(pod.UID))
 		}
 		sum := h.Sum64()
@@ -69,6 +69,20 @@ func (c *Controller) trackPods(v *view) {
 	}
 }
 
+// movable returns the pods of a node that would have to move, computed once
+// per view: each method of a pass asks for them.
+func (v *view) movable(n *state.StateNode) []*corev1.Pod {
+	if pods, ok := v.movableByNode[n.Name()]; ok {
+		return pods
+	}
+	pods := movable(n.Pods, v.now)
+	if v.movableByNode == nil {
+		v.movableByNode = map[string][]*corev1.Pod{}
+	}
+	v.movableByNode[n.Name()] = pods
+	return pods
+}
+
 // movable returns the pods that a drain would evict and that must find
 // another node: not DaemonSet, static or finished pods, nor pods already
 // terminating. Pods annotated do-not-disrupt are included; they block.
@@ -96,7 +110,7 @@ func (c *Controller) candidate(v *view, n *state.StateNode) *coredisruption.Cand
 	nc := n.NodeClaim
 	pool := n.NodePool()
 	var pods []*corev1.Pod
-	for _, pod := range movable(n.Pods, v.now) {
+	for _, pod := range v.movable(n) {
 		pending := *pod
 		pending.Spec.NodeName = ""
 		pods = append(pods, &pending)
@@ -120,7 +134,7 @@ func blocked(v *view, n *state.StateNode, reason v1.DisruptionReason) string {
 	if reason == v1.DisruptionReasonExpired {
 		return ""
 	}
-	for _, pod := range movable(n.Pods, v.now) {
+	for _, pod := range v.movable(n) {
 		if pod.Annotations[v1.AnnotationDoNotDisrupt] == "true" {
 			return fmt.Sprintf("pod %s/%s is annotated %s", pod.Namespace, pod.Name, v1.AnnotationDoNotDisrupt)
 		}
@@ -189,7 +203,7 @@ func (c *Controller) input(v *view, candidates []*coredisruption.Candidate) sche
 		}
 		busy := n.NodeClaim != nil && v.busy[n.NodeClaim.Name]
 		if n.Deleting() || v.replacing[n.Name()] {
-			for _, pod := range movable(n.Pods, v.now) {
+			for _, pod := range v.movable(n) {
 				pending := *pod
 				pending.Spec.NodeName = ""
 				displaced = append(displaced, &pending)

@@ -4,8 +4,10 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	policyv1 "k8s.io/api/policy/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/clock"
@@ -136,8 +138,12 @@ type view struct {
 	pdbs  []policyv1.PodDisruptionBudget
 	pools map[string]*v1.NodePool
 	types map[string][]*cloudprovider.InstanceType
-	// nodes are the nodes with a NodeClaim, by claim name.
-	nodes map[string]*state.StateNode
+	// nodes are the nodes with a NodeClaim, by claim name; sorted are the
+	// same by claim name, so that decisions do not depend on map order.
+	nodes  map[string]*state.StateNode
+	sorted []*state.StateNode
+	// movableByNode caches movable, by node name.
+	movableByNode map[string][]*corev1.Pod
 	// total counts each pool's nodes that stay (not being deleted, not a
 	// replacement still launching); disrupting those being deleted or
 	// replaced.
@@ -186,7 +192,7 @@ func (c *Controller) look(ctx context.Context) (*view, error) {
 	v := &view{
 		now: time.Now(), snap: snap, pdbs: pdbs.Items,
 		pools: map[string]*v1.NodePool{}, types: map[string][]*cloudprovider.InstanceType{},
-		nodes: map[string]*state.StateNode{}, total: map[string]int{}, disrupting: map[string]int{}, busy: map[string]bool{}, replacing: map[string]bool{},
+		nodes: map[string]*state.StateNode{}, total: map[string]int{}, disrupting: map[string]int{}, busy: map[string]bool{}, replacing: map[string]bool{}, movableByNode: map[string][]*corev1.Pod{},
 	}
 	for _, pool := range snap.NodePools {
 		if pool.DeletionTimestamp != nil {
@@ -248,6 +254,10 @@ func (c *Controller) look(ctx context.Context) (*view, error) {
 			delete(c.deleted, name)
 		}
 	}
+	for _, n := range v.nodes {
+		v.sorted = append(v.sorted, n)
+	}
+	slices.SortFunc(v.sorted, func(a, b *state.StateNode) int { return strings.Compare(a.NodeClaim.Name, b.NodeClaim.Name) })
 	return v, nil
 }
 

@@ -36,17 +36,6 @@ type fruitless struct {
 	at  time.Time
 }
 
-// sortedNodes returns the view's NodeClaim nodes by claim name, so that
-// decisions do not depend on map order.
-func sortedNodes(v *view) []*state.StateNode {
-	out := make([]*state.StateNode, 0, len(v.nodes))
-	for _, n := range v.nodes {
-		out = append(out, n)
-	}
-	slices.SortFunc(out, func(a, b *state.StateNode) int { return cmp.Compare(a.NodeClaim.Name, b.NodeClaim.Name) })
-	return out
-}
-
 // available reports whether a node can be looked at at all: its pool is
 // known, it is initialized and nothing is taking it away already.
 func available(v *view, n *state.StateNode) (*v1.NodePool, bool) {
@@ -57,9 +46,9 @@ func available(v *view, n *state.StateNode) (*v1.NodePool, bool) {
 // removeEmpty deletes nodes that have run no pod that would have to move
 // for the pool's consolidateAfter.
 func (c *Controller) removeEmpty(ctx context.Context, v *view) error {
-	for _, n := range sortedNodes(v) {
+	for _, n := range v.sorted {
 		pool, ok := available(v, n)
-		if !ok || len(movable(n.Pods, v.now)) > 0 || !c.settled(v, n, pool) {
+		if !ok || len(v.movable(n)) > 0 || !c.settled(v, n, pool) {
 			continue
 		}
 		if why := blocked(v, n, v1.DisruptionReasonEmpty); why != "" {
@@ -113,7 +102,7 @@ func (c *Controller) replace(ctx context.Context, v *view, reason v1.DisruptionR
 	if v.settling {
 		return nil
 	}
-	for _, n := range sortedNodes(v) {
+	for _, n := range v.sorted {
 		pool, ok := available(v, n)
 		if !ok {
 			continue
@@ -321,7 +310,7 @@ func (c *Controller) revalidate(v *view, p *proposal) (coredisruption.Decision, 
 func (c *Controller) consolidationCandidates(ctx context.Context, v *view, pool *v1.NodePool) ([]*coredisruption.Candidate, []*state.StateNode) {
 	var cands []*coredisruption.Candidate
 	var nodes []*state.StateNode
-	for _, n := range sortedNodes(v) {
+	for _, n := range v.sorted {
 		if n.NodePool() != pool.Name {
 			continue
 		}
@@ -383,7 +372,7 @@ func (c *Controller) searchKey(v *view, cands []*coredisruption.Candidate, allow
 	for _, cand := range cands {
 		_, _ = h.Write([]byte(cand.Name))
 	}
-	for _, n := range sortedNodes(v) {
+	for _, n := range v.sorted {
 		_, _ = h.Write([]byte(n.NodeClaim.Name + strconv.FormatUint(c.podsSince[n.NodeClaim.Name].hash, 36)))
 	}
 	for _, pool := range v.snap.NodePools {

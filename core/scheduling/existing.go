@@ -226,7 +226,9 @@ func countZones(classes []*podClass, rooms []*room) {
 			}
 			// An eligible zone counts even with none of the pods: it
 			// can be the minimum the skew is measured against.
-			c.zoneCounts[zone] += 0
+			if _, seen := c.zoneCounts[zone]; !seen {
+				c.zoneCounts[zone] = 0
+			}
 			for _, p := range r.pods {
 				if p.Namespace == namespace && c.zoneSpreadSelector.Matches(labels.Set(p.Labels)) {
 					c.zoneCounts[zone]++
