@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	policyv1 "k8s.io/api/policy/v1"
 	storagev1 "k8s.io/api/storage/v1"
@@ -104,48 +105,71 @@ func hasTaint(node *corev1.Node, key string) bool {
 	return false
 }
 
-// TestTerminationGracePeriodEndsADrain: a do-not-disrupt pod holds its
-// node's drain until the NodeClaim's terminationGracePeriod runs out; then
-// it is deleted and the node goes.
+// TestTerminationGracePeriodEndsADrain: a do-not-disrupt pod, or a
+// PodDisruptionBudget that would block forever, holds its node's drain until
+// the NodeClaim's terminationGracePeriod runs out; then the pod is deleted
+// and the node goes.
 func TestTerminationGracePeriodEndsADrain(t *testing.T) {
 	e := newEnv(t)
 	e.startOperator(testOptions)
-	pool := e.nodePool("grace", simv1.SimNodeClassSpec{}, func(np *v1.NodePool) {
-		np.Spec.Template.Spec.TerminationGracePeriod = &metav1.Duration{Duration: 6 * time.Second}
-	})
-	spec := podSpec(pool.Name, "500m", "512Mi")
-	d := e.deployment("grace", 1, spec)
-	patch := client.MergeFrom(d.DeepCopy())
-	d.Spec.Template.Annotations = map[string]string{v1.AnnotationDoNotDisrupt: "true"}
-	if err := e.client.Patch(context.Background(), d, patch); err != nil {
-		t.Fatal(err)
-	}
-	pods := e.waitRunning("grace", 1, time.Minute)
-	for len(pods) != 1 || pods[0].Annotations[v1.AnnotationDoNotDisrupt] != "true" || pods[0].DeletionTimestamp != nil {
-		time.Sleep(200 * time.Millisecond)
-		pods = e.waitRunning("grace", 1, time.Minute)
-	}
-	claims := e.waitClaimsReady(pool.Name, time.Minute)
-	var victim v1.NodeClaim
-	for _, nc := range claims {
-		if nc.Status.NodeName == pods[0].Spec.NodeName {
-			victim = nc
-		}
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	deleted := time.Now()
-	if err := e.client.Delete(ctx, &victim); err != nil {
-		t.Fatal(err)
-	}
-	e.waitEvent("DrainBlocked", v1.AnnotationDoNotDisrupt, &pods[0].ObjectMeta)
-	if err := wait.PollUntilContextCancel(ctx, 200*time.Millisecond, true, func(ctx context.Context) (bool, error) {
-		return apierrors.IsNotFound(e.client.Get(ctx, client.ObjectKey{Name: victim.Name}, &v1.NodeClaim{})), nil
-	}); err != nil {
-		t.Fatalf("the NodeClaim outlived its terminationGracePeriod: %s", e.describe(nil))
-	}
-	if took := time.Since(deleted); took < 5*time.Second {
-		t.Errorf("the drain ended after %s, before the 6 s terminationGracePeriod: do-not-disrupt was not respected", took)
+	for _, tc := range []struct {
+		name  string
+		block func(e *env, d *appsv1.Deployment)
+		says  string
+	}{
+		{"do-not-disrupt", func(e *env, d *appsv1.Deployment) {
+			patch := client.MergeFrom(d.DeepCopy())
+			d.Spec.Template.Annotations = map[string]string{v1.AnnotationDoNotDisrupt: "true"}
+			if err := e.client.Patch(context.Background(), d, patch); err != nil {
+				e.t.Fatal(err)
+			}
+		}, v1.AnnotationDoNotDisrupt},
+		{"pdb", func(e *env, d *appsv1.Deployment) {
+			pdb := &policyv1.PodDisruptionBudget{
+				ObjectMeta: metav1.ObjectMeta{Name: d.Name, Namespace: e.namespace},
+				Spec:       policyv1.PodDisruptionBudgetSpec{MaxUnavailable: ptrIntOrString(0), Selector: d.Spec.Selector},
+			}
+			if err := e.client.Create(context.Background(), pdb); err != nil {
+				e.t.Fatal(err)
+			}
+		}, "Cannot evict yet"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t)
+			pool := e.nodePool("grace-"+tc.name, simv1.SimNodeClassSpec{}, func(np *v1.NodePool) {
+				np.Spec.Template.Spec.TerminationGracePeriod = &metav1.Duration{Duration: 6 * time.Second}
+			})
+			d := e.deployment(tc.name, 1, podSpec(pool.Name, "500m", "512Mi"))
+			tc.block(e, d)
+			pods := e.waitRunning(tc.name, 1, time.Minute)
+			// The annotation rolls the Deployment: wait for its new pod.
+			for len(pods) != 1 || tc.name == "do-not-disrupt" && pods[0].Annotations[v1.AnnotationDoNotDisrupt] != "true" || pods[0].DeletionTimestamp != nil {
+				time.Sleep(200 * time.Millisecond)
+				pods = e.waitRunning(tc.name, 1, time.Minute)
+			}
+			claims := e.waitClaimsReady(pool.Name, time.Minute)
+			var victim v1.NodeClaim
+			for _, nc := range claims {
+				if nc.Status.NodeName == pods[0].Spec.NodeName {
+					victim = nc
+				}
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			deleted := time.Now()
+			if err := e.client.Delete(ctx, &victim); err != nil {
+				t.Fatal(err)
+			}
+			e.waitEvent("DrainBlocked", tc.says, &pods[0].ObjectMeta)
+			if err := wait.PollUntilContextCancel(ctx, 200*time.Millisecond, true, func(ctx context.Context) (bool, error) {
+				return apierrors.IsNotFound(e.client.Get(ctx, client.ObjectKey{Name: victim.Name}, &v1.NodeClaim{})), nil
+			}); err != nil {
+				t.Fatalf("the NodeClaim outlived its terminationGracePeriod: %s", e.describe(nil))
+			}
+			if took := time.Since(deleted); took < 5*time.Second {
+				t.Errorf("the drain ended after %s, before the 6 s terminationGracePeriod: the %s was not respected", took, tc.name)
+			}
+		})
 	}
 }
 
