@@ -142,6 +142,7 @@ func runPlan(stdout, stderr io.Writer, o planOptions) error {
 	in := scheduling.Input{
 		Pods: objects.Pods, DaemonSets: objects.DaemonSets, LowerBound: o.lowerBound,
 		PersistentVolumeClaims: objects.PersistentVolumeClaims, PersistentVolumes: objects.PersistentVolumes, StorageClasses: objects.StorageClasses,
+		Namespaces: objects.Namespaces,
 	}
 	for _, np := range pools {
 		in.NodePools = append(in.NodePools, &scheduling.NodePool{NodePool: np, InstanceTypes: cat.InstanceTypes})

@@ -38,8 +38,10 @@ type Objects struct {
 	PersistentVolumeClaims []*corev1.PersistentVolumeClaim
 	PersistentVolumes      []*corev1.PersistentVolume
 	StorageClasses         []*storagev1.StorageClass
+	// Namespaces carry the labels pod affinity's namespaceSelector matches.
+	Namespaces []*corev1.Namespace
 	// Ignored lists objects that were read but do not affect the plan yet
-	// (PVCs, StorageClasses), by source.
+	// (ConfigMaps, Services, ServiceAccounts, NodeClaims), by source.
 	Ignored []string
 	// Source says where each pod came from: "file: Kind/namespace/name".
 	Source map[*corev1.Pod]string
@@ -147,7 +149,7 @@ func stripComments(raw []byte) []byte {
 
 func describeDecodeError(err error) error {
 	if runtime.IsNotRegisteredError(err) {
-		return fmt.Errorf("unknown kind (tailor plan reads Pods, Deployments, ReplicaSets, StatefulSets, Jobs, DaemonSets, PersistentVolumeClaims, StorageClasses, NodePools and SimNodeClasses): %w", err)
+		return fmt.Errorf("unknown kind (tailor plan reads Pods, Deployments, ReplicaSets, StatefulSets, Jobs, DaemonSets, PersistentVolumeClaims, PersistentVolumes, StorageClasses, Namespaces, NodePools and SimNodeClasses): %w", err)
 	}
 	return err
 }
@@ -217,7 +219,9 @@ func (o *Objects) add(obj runtime.Object, where string) error {
 		o.PersistentVolumes = append(o.PersistentVolumes, x)
 	case *storagev1.StorageClass:
 		o.StorageClasses = append(o.StorageClasses, x)
-	case *corev1.Namespace, *corev1.ConfigMap, *corev1.Service, *corev1.ServiceAccount, *v1.NodeClaim:
+	case *corev1.Namespace:
+		o.Namespaces = append(o.Namespaces, x)
+	case *corev1.ConfigMap, *corev1.Service, *corev1.ServiceAccount, *v1.NodeClaim:
 		o.Ignored = append(o.Ignored, where)
 	default:
 		return fmt.Errorf("tailor plan does not use this kind")

@@ -188,7 +188,7 @@ func (c *Controller) input(v *view, candidates []*coredisruption.Candidate) sche
 	in := scheduling.Input{
 		DaemonSets:             v.snap.DaemonSets,
 		PersistentVolumeClaims: v.snap.PersistentVolumeClaims, PersistentVolumes: v.snap.PersistentVolumes,
-		StorageClasses: v.snap.StorageClasses,
+		StorageClasses: v.snap.StorageClasses, Namespaces: v.snap.Namespaces,
 	}
 	going := map[string]bool{}
 	for _, cand := range candidates {
@@ -236,7 +236,7 @@ func (c *Controller) input(v *view, candidates []*coredisruption.Candidate) sche
 			byName[n.Name] = n
 		}
 		placed := scheduling.Solve(scheduling.Input{Pods: displaced, Nodes: targets, DaemonSets: in.DaemonSets,
-			PersistentVolumeClaims: in.PersistentVolumeClaims, PersistentVolumes: in.PersistentVolumes, StorageClasses: in.StorageClasses})
+			PersistentVolumeClaims: in.PersistentVolumeClaims, PersistentVolumes: in.PersistentVolumes, StorageClasses: in.StorageClasses, Namespaces: in.Namespaces})
 		for _, p := range placed.Existing {
 			if n := byName[p.Node]; n != nil {
 				n.Pods = append(slices.Clip(n.Pods), p.Pod)

@@ -213,7 +213,7 @@ func (p *Provisioner) Provision(ctx context.Context) (Report, error) {
 	in := scheduling.Input{
 		DaemonSets:             snap.DaemonSets,
 		PersistentVolumeClaims: snap.PersistentVolumeClaims, PersistentVolumes: snap.PersistentVolumes,
-		StorageClasses: snap.StorageClasses,
+		StorageClasses: snap.StorageClasses, Namespaces: snap.Namespaces,
 	}
 	claimsByPool := map[string][]*v1.NodeClaim{}
 	// Pods stay with the claim they were nominated for while it launches.

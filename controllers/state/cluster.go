@@ -149,6 +149,9 @@ type Snapshot struct {
 	PersistentVolumeClaims []*corev1.PersistentVolumeClaim
 	PersistentVolumes      []*corev1.PersistentVolume
 	StorageClasses         []*storagev1.StorageClass
+	// Namespaces carry the labels that pod affinity's namespaceSelector
+	// matches.
+	Namespaces []*corev1.Namespace
 }
 
 // Snapshot reads the cluster from the cache.
@@ -162,8 +165,9 @@ func (c *Cluster) Snapshot(ctx context.Context) (*Snapshot, error) {
 		pvcs   corev1.PersistentVolumeClaimList
 		pvs    corev1.PersistentVolumeList
 		scs    storagev1.StorageClassList
+		nss    corev1.NamespaceList
 	)
-	for _, list := range []client.ObjectList{&nodes, &claims, &pods, &pools, &dss, &pvcs, &pvs, &scs} {
+	for _, list := range []client.ObjectList{&nodes, &claims, &pods, &pools, &dss, &pvcs, &pvs, &scs, &nss} {
 		if err := c.reader.List(ctx, list); err != nil {
 			return nil, fmt.Errorf("list %T from the cache: %w", list, err)
 		}
@@ -199,6 +203,9 @@ func (c *Cluster) Snapshot(ctx context.Context) (*Snapshot, error) {
 	}
 	for i := range scs.Items {
 		s.StorageClasses = append(s.StorageClasses, &scs.Items[i])
+	}
+	for i := range nss.Items {
+		s.Namespaces = append(s.Namespaces, &nss.Items[i])
 	}
 	return s, nil
 }

@@ -91,9 +91,11 @@ func (s *solver) placeOnExisting(classes []*podClass, nodes []*Node) []*pending 
 		}
 	}
 	countZones(classes, rooms)
+	repellers := s.runningRepellers(rooms)
 	for _, p := range out {
 		if p.left() > 0 && p.err == nil {
 			s.resolveAffinity(p, rooms, out)
+			s.avoidRepelledDomains(p, rooms, repellers)
 		}
 	}
 	return out
@@ -108,14 +110,10 @@ func (s *solver) placeOnExisting(classes []*podClass, nodes []*Node) []*pending 
 func (s *solver) resolveAffinity(c *pending, rooms []*room, classes []*pending) {
 	pod := c.pods[0]
 	for _, term := range c.podAffinity {
-		if term.NamespaceSelector != nil {
-			c.ignored = append(c.ignored, "required pod affinity with a namespaceSelector")
-			continue
-		}
 		var zones []string
 		running := 0
 		for _, r := range rooms {
-			if !slices.ContainsFunc(r.pods, func(p *corev1.Pod) bool { return termMatches(term, pod.Namespace, p) }) {
+			if !slices.ContainsFunc(r.pods, func(p *corev1.Pod) bool { return s.namespaces.termMatches(term, pod.Namespace, p) }) {
 				continue
 			}
 			running++
@@ -128,7 +126,7 @@ func (s *solver) resolveAffinity(c *pending, rooms []*room, classes []*pending) 
 		case term.TopologyKey != corev1.LabelTopologyZone && term.TopologyKey != corev1.LabelHostname:
 			c.ignored = append(c.ignored, "required pod affinity on "+term.TopologyKey)
 		case running == 0 && term.TopologyKey == corev1.LabelTopologyZone:
-			targets := pendingMatches(term, pod.Namespace, classes)
+			targets := s.namespaces.pendingMatches(term, pod.Namespace, classes)
 			if len(targets) == 0 {
 				c.err = fmt.Errorf("its required pod affinity needs a pod matching %s in the same zone, and none runs", selector)
 				continue
@@ -162,9 +160,9 @@ func (s *solver) resolveAffinity(c *pending, rooms []*room, classes []*pending) 
 					s.pinned[t.podClass] = zone
 				}
 			}
-		case running == 0 && selectsItself(pod, term):
+		case running == 0 && s.namespaces.selectsItself(pod, term):
 			c.ignored = append(c.ignored, "required pod affinity on "+term.TopologyKey+" among its own pods")
-		case running == 0 && len(pendingMatches(term, pod.Namespace, classes)) > 0:
+		case running == 0 && len(s.namespaces.pendingMatches(term, pod.Namespace, classes)) > 0:
 			c.err = fmt.Errorf("its required pod affinity needs it on the node of a pod matching %s, and those pods are pending too; it is decided again once they run", selector)
 		case running == 0:
 			c.err = fmt.Errorf("its required pod affinity needs a pod matching %s on the same %s, and none runs", selector, term.TopologyKey)
@@ -304,7 +302,7 @@ func (s *solver) podToPodAllows(c *podClass, pod *corev1.Pod, r *room, rooms []*
 						continue
 					}
 					for _, p := range other.pods {
-						if termMatches(term, pod.Namespace, p) {
+						if s.namespaces.termMatches(term, pod.Namespace, p) {
 							return false
 						}
 					}
@@ -318,14 +316,14 @@ func (s *solver) podToPodAllows(c *podClass, pod *corev1.Pod, r *room, rooms []*
 				}
 				found := false
 				for _, other := range rooms {
-					if sameDomain(term.TopologyKey, other) && slices.ContainsFunc(other.pods, func(p *corev1.Pod) bool { return termMatches(term, pod.Namespace, p) }) {
+					if sameDomain(term.TopologyKey, other) && slices.ContainsFunc(other.pods, func(p *corev1.Pod) bool { return s.namespaces.termMatches(term, pod.Namespace, p) }) {
 						found = true
 						break
 					}
 				}
 				// With no matching pod anywhere, a pod that matches its
 				// own term may start the group, as kube-scheduler allows.
-				if !found && !(termMatches(term, pod.Namespace, pod) && !anyMatch(rooms, term, pod.Namespace)) {
+				if !found && !(s.namespaces.termMatches(term, pod.Namespace, pod) && !s.namespaces.anyMatch(rooms, term, pod.Namespace)) {
 					return false
 				}
 			}
@@ -339,7 +337,7 @@ func (s *solver) podToPodAllows(c *podClass, pod *corev1.Pod, r *room, rooms []*
 				continue
 			}
 			for _, term := range a.PodAntiAffinity.RequiredDuringSchedulingIgnoredDuringExecution {
-				if sameDomain(term.TopologyKey, other) && termMatches(term, p.Namespace, pod) {
+				if sameDomain(term.TopologyKey, other) && s.namespaces.termMatches(term, p.Namespace, pod) {
 					return false
 				}
 			}
@@ -399,57 +397,4 @@ func spreadAllows(c *podClass, pod *corev1.Pod, spread corev1.TopologySpreadCons
 		self = 1
 	}
 	return counts[domain]+self-least <= int(spread.MaxSkew)
-}
-
-// pendingMatches returns the classes with pods still to place that the
-// term matches.
-func pendingMatches(term corev1.PodAffinityTerm, namespace string, classes []*pending) []*pending {
-	matches := affinityMatcher(term, namespace)
-	var out []*pending
-	for _, p := range classes {
-		if p.left() > 0 && p.err == nil && slices.ContainsFunc(p.pods[p.placed:], matches) {
-			out = append(out, p)
-		}
-	}
-	return out
-}
-
-func anyMatch(rooms []*room, term corev1.PodAffinityTerm, namespace string) bool {
-	for _, other := range rooms {
-		for _, p := range other.pods {
-			if termMatches(term, namespace, p) {
-				return true
-			}
-		}
-	}
-	return false
-}
-
-// termMatches reports whether an affinity term of a pod in namespace selects
-// pod p. A namespace selector cannot be evaluated without the namespaces'
-// labels; it is taken to select every namespace, which for anti-affinity is
-// the stricter reading.
-func termMatches(term corev1.PodAffinityTerm, namespace string, p *corev1.Pod) bool {
-	return affinityMatcher(term, namespace)(p)
-}
-
-// affinityMatcher is termMatches with the selector parsed once.
-func affinityMatcher(term corev1.PodAffinityTerm, namespace string) func(*corev1.Pod) bool {
-	if term.LabelSelector == nil {
-		return func(*corev1.Pod) bool { return false }
-	}
-	namespaces := term.Namespaces
-	if len(namespaces) == 0 {
-		namespaces = []string{namespace}
-	}
-	selector, err := metav1.LabelSelectorAsSelector(term.LabelSelector)
-	if err != nil {
-		return func(*corev1.Pod) bool { return false }
-	}
-	return func(p *corev1.Pod) bool {
-		if term.NamespaceSelector == nil && !slices.Contains(namespaces, p.Namespace) {
-			return false
-		}
-		return selector.Matches(labels.Set(p.Labels))
-	}
 }

@@ -30,6 +30,10 @@ type Input struct {
 	PersistentVolumeClaims []*corev1.PersistentVolumeClaim
 	PersistentVolumes      []*corev1.PersistentVolume
 	StorageClasses         []*storagev1.StorageClass
+	// Namespaces give the labels that the namespaceSelector of pod
+	// affinity terms matches. A namespace not listed has only the label the
+	// API server gives every namespace, kubernetes.io/metadata.name.
+	Namespaces []*corev1.Namespace
 	// LowerBound asks for Result.LowerBound. It solves a linear program,
 	// which costs more than the decision itself on large, diverse batches.
 	LowerBound bool

@@ -45,10 +45,12 @@ type podClass struct {
 	// that, kube-scheduler takes the global minimum as zero, so no zone may
 	// hold more than maxSkew of the spread's pods.
 	zoneMinDomains int32
-	// hostAntiAffinity are the required pod anti-affinity terms on
-	// hostnames; classes whose pods they select never share a new node
-	// with this one.
-	hostAntiAffinity []corev1.PodAffinityTerm
+	// hostRepels select the pods that may not share a new node with this
+	// class's: those of its required pod anti-affinity on hostnames, and
+	// those its DoNotSchedule spreads over hostnames count (a new node
+	// starts with none of them, and another class's would count against
+	// maxSkew). Classes they select get nodes of their own (see repelled).
+	hostRepels []corev1.PodAffinityTerm
 	// podAffinity are the required pod affinity terms, resolved against
 	// the pods that run once existing nodes are filled (see affinity).
 	podAffinity []corev1.PodAffinityTerm
@@ -62,6 +64,9 @@ type podClass struct {
 	// zoneCounts are the pods the zone spread counts that are on existing
 	// nodes, by zone; new pods go to the zones with the fewest.
 	zoneCounts map[string]int
+	// avoided says which topology domains pod anti-affinity keeps the
+	// class's new nodes out of, for the reason when nothing else is left.
+	avoided []string
 	// ignored names constraints that the solver does not yet take into
 	// account for this class.
 	ignored []string
@@ -84,7 +89,7 @@ type classKey struct {
 
 // classify groups pods into equivalence classes, in the order their first
 // pods appear.
-func classify(d *dims, pods []*corev1.Pod, vols *volumes) []*podClass {
+func classify(d *dims, pods []*corev1.Pod, vols *volumes, ns namespaces) []*podClass {
 	byKey := map[string]*podClass{}
 	var out []*podClass
 	for _, pod := range pods {
@@ -114,7 +119,7 @@ func classify(d *dims, pods []*corev1.Pod, vols *volumes) []*podClass {
 			c.pods = append(c.pods, pod)
 			continue
 		}
-		c := newPodClass(pod, requests)
+		c := newPodClass(pod, requests, ns)
 		if c.err == nil && volumeErr != nil {
 			c.err = volumeErr
 		}
@@ -131,7 +136,7 @@ func classify(d *dims, pods []*corev1.Pod, vols *volumes) []*podClass {
 	return out
 }
 
-func newPodClass(pod *corev1.Pod, requests vec) *podClass {
+func newPodClass(pod *corev1.Pod, requests vec, ns namespaces) *podClass {
 	c := &podClass{pods: []*corev1.Pod{pod}, requests: requests, tolerations: pod.Spec.Tolerations}
 	base := requirements.FromLabels(pod.Spec.NodeSelector)
 	var nodeAffinity *corev1.NodeSelector
@@ -174,16 +179,15 @@ func newPodClass(pod *corev1.Pod, requests vec) *podClass {
 	if a := pod.Spec.Affinity; a != nil {
 		if a.PodAntiAffinity != nil {
 			for _, term := range a.PodAntiAffinity.RequiredDuringSchedulingIgnoredDuringExecution {
-				ownNamespace := len(term.Namespaces) == 0 || len(term.Namespaces) == 1 && term.Namespaces[0] == pod.Namespace
 				switch {
 				case term.TopologyKey == corev1.LabelHostname:
 					// Its own pods repel each other; other classes' pods
 					// it repels get nodes of their own (see repelled).
-					c.hostAntiAffinity = append(c.hostAntiAffinity, term)
-					if selectsItself(pod, term) {
+					c.hostRepels = append(c.hostRepels, term)
+					if ns.selectsItself(pod, term) {
 						c.limitPerNode(1)
 					}
-				case term.TopologyKey == corev1.LabelTopologyZone && selectsItself(pod, term) && ownNamespace:
+				case term.TopologyKey == corev1.LabelTopologyZone && ns.selectsItself(pod, term):
 					selector, err := metav1.LabelSelectorAsSelector(term.LabelSelector)
 					if err != nil {
 						c.ignored = append(c.ignored, "required pod anti-affinity with an invalid label selector")
@@ -195,8 +199,15 @@ func newPodClass(pod *corev1.Pod, requests vec) *podClass {
 					c.zoneAntiAffinity = true
 					c.zoneSpread, c.zoneSpreadSelector, c.zoneMinDomains = 1, selector, math.MaxInt32
 					c.zoneSpreadHonorsAffinity, c.zoneSpreadHonorsTaints = false, false
+				case term.TopologyKey == corev1.LabelTopologyZone:
+					// Against other pods: see avoidRepelledDomains for
+					// running ones and separateZones for pending ones.
+				case ns.selectsItself(pod, term):
+					c.ignored = append(c.ignored, "required pod anti-affinity on "+term.TopologyKey+" among its own pods")
 				default:
-					c.ignored = append(c.ignored, "required pod anti-affinity on "+term.TopologyKey)
+					// Against other pods: running ones are avoided (see
+					// avoidRepelledDomains); pending ones are reported by
+					// separateZones.
 				}
 			}
 		}
@@ -208,12 +219,19 @@ func newPodClass(pod *corev1.Pod, requests vec) *podClass {
 		if s.WhenUnsatisfiable != corev1.DoNotSchedule {
 			continue // a preference; the spread the packer makes is no worse
 		}
-		self := selectsItself(pod, corev1.PodAffinityTerm{LabelSelector: s.LabelSelector})
+		self := ns.selectsItself(pod, corev1.PodAffinityTerm{LabelSelector: s.LabelSelector})
 		switch {
-		case self && s.TopologyKey == corev1.LabelHostname:
+		case s.TopologyKey == corev1.LabelHostname:
 			// No node may hold more than maxSkew above the emptiest one,
 			// and a new node starts empty.
-			c.limitPerNode(int64(s.MaxSkew))
+			if self {
+				c.limitPerNode(int64(s.MaxSkew))
+			}
+			if term, ok := spreadTerm(pod, s); ok {
+				c.hostRepels = append(c.hostRepels, term)
+			} else {
+				c.ignored = append(c.ignored, "topology spread with an invalid label selector")
+			}
 		case self && s.TopologyKey == corev1.LabelTopologyZone && c.zoneAntiAffinity:
 			// One pod per zone already spreads them as evenly as can be,
 			// if the spread counts the same pods.
@@ -266,37 +284,29 @@ func spreadSelector(pod *corev1.Pod, s corev1.TopologySpreadConstraint) (labels.
 	return selector, nil
 }
 
+// spreadTerm is the pods a spread counts as an affinity term: its label
+// selector narrowed by matchLabelKeys, in the pod's namespace.
+func spreadTerm(pod *corev1.Pod, s corev1.TopologySpreadConstraint) (corev1.PodAffinityTerm, bool) {
+	if s.LabelSelector == nil {
+		return corev1.PodAffinityTerm{}, false
+	}
+	selector := s.LabelSelector.DeepCopy()
+	for _, key := range s.MatchLabelKeys {
+		if value, ok := pod.Labels[key]; ok {
+			selector.MatchExpressions = append(selector.MatchExpressions, metav1.LabelSelectorRequirement{Key: key, Operator: metav1.LabelSelectorOpIn, Values: []string{value}})
+		}
+	}
+	if _, err := metav1.LabelSelectorAsSelector(selector); err != nil {
+		return corev1.PodAffinityTerm{}, false
+	}
+	return corev1.PodAffinityTerm{LabelSelector: selector, TopologyKey: s.TopologyKey}, true
+}
+
 // limitPerNode lowers the number of the class's pods that may share a node.
 func (c *podClass) limitPerNode(n int64) {
 	if c.perNodeLimit == 0 || n < c.perNodeLimit {
 		c.perNodeLimit = max(n, 1)
 	}
-}
-
-// selectsItself reports whether an affinity term's label selector matches
-// the pod's own labels in its own namespace.
-func selectsItself(pod *corev1.Pod, term corev1.PodAffinityTerm) bool {
-	if term.LabelSelector == nil || term.NamespaceSelector != nil {
-		return false
-	}
-	if len(term.Namespaces) > 0 && !slices.Contains(term.Namespaces, pod.Namespace) {
-		return false
-	}
-	for k, v := range term.LabelSelector.MatchLabels {
-		if pod.Labels[k] != v {
-			return false
-		}
-	}
-	reqs, err := requirements.FromNodeSelector(labelSelectorRequirements(term.LabelSelector.MatchExpressions))
-	return err == nil && reqs.Matches(pod.Labels)
-}
-
-func labelSelectorRequirements(exprs []metav1.LabelSelectorRequirement) []corev1.NodeSelectorRequirement {
-	out := make([]corev1.NodeSelectorRequirement, 0, len(exprs))
-	for _, e := range exprs {
-		out = append(out, corev1.NodeSelectorRequirement{Key: e.Key, Operator: corev1.NodeSelectorOperator(e.Operator), Values: e.Values})
-	}
-	return out
 }
 
 // describe names a class for messages: its first pod, and how many more.

@@ -24,14 +24,14 @@ const maxCandidates = 60
 // placed is reported in Result.Unschedulable with the reason.
 func Solve(in Input) *Result {
 	d := newDims()
-	classes := classify(d, in.Pods, newVolumes(in))
+	ns := newNamespaces(in.Namespaces)
+	classes := classify(d, in.Pods, newVolumes(in), ns)
 	pools, warnings := preparePools(d, in.NodePools, in.DaemonSets)
 	for _, c := range classes {
 		c.requests = d.resize(c.requests)
 	}
-	s := &solver{d: d, pools: pools, result: &Result{Warnings: warnings}, pinned: map[*podClass]string{}}
+	s := &solver{d: d, pools: pools, result: &Result{Warnings: warnings}, pinned: map[*podClass]string{}, namespaces: ns}
 	remaining := s.placeOnExisting(classes, in.Nodes)
-	warnCrossClassZoneAntiAffinity(remaining)
 	for _, c := range classes {
 		for _, what := range c.ignored {
 			s.result.Warnings = append(s.result.Warnings, fmt.Sprintf("%s: %s is not yet taken into account", c.describe(), what))
@@ -64,6 +64,9 @@ type solver struct {
 	classes []*pending
 	// pinned are the classes pod affinity pinned to one zone.
 	pinned map[*podClass]string
+	// namespaces hold the labels that affinity terms' namespaceSelector
+	// matches.
+	namespaces namespaces
 }
 
 // pending is a class with the number of its pods still to place.
@@ -119,7 +122,8 @@ type groupType struct {
 func (s *solver) assign(classes []*pending) []*group {
 	byKey := map[string]*group{}
 	var groups []*group
-	colors := repelled(classes)
+	colors := repelled(classes, s.namespaces)
+	separation := s.separateZones(classes)
 	for _, c := range classes {
 		if c.left() == 0 {
 			continue
@@ -128,6 +132,7 @@ func (s *solver) assign(classes []*pending) []*group {
 			s.unschedulable(c, c.err.Error())
 			continue
 		}
+		separation.before(s, c)
 		var reasons []string
 		assigned := false
 		for _, p := range s.poolsFor(c) {
@@ -136,7 +141,9 @@ func (s *solver) assign(classes []*pending) []*group {
 				reasons = append(reasons, reason)
 				continue
 			}
-			for _, part := range s.spreadOverZones(c, p, reqs) {
+			parts := s.spreadOverZones(c, p, reqs)
+			separation.after(c, p, parts)
+			for _, part := range parts {
 				key := p.name + "\x00" + part.reqs.String() + "\x00" + strconv.Itoa(colors[c.podClass])
 				g, ok := byKey[key]
 				if !ok {
@@ -166,108 +173,17 @@ func (s *solver) assign(classes []*pending) []*group {
 			break
 		}
 		if !assigned {
+			separation.after(c, nil, nil)
 			if len(s.pools) == 0 {
 				reasons = append(reasons, "there is no NodePool")
+			}
+			if len(c.avoided) > 0 {
+				reasons = append(reasons, "its required pod anti-affinity keeps its new nodes out of "+strings.Join(c.avoided, " and "))
 			}
 			s.unschedulable(c, joinReasons(reasons))
 		}
 	}
 	return groups
-}
-
-// repelled colours the classes so that two whose pods repel each other by
-// required anti-affinity on hostnames (in either direction, as
-// kube-scheduler checks both) never get the same colour; classes share new
-// nodes only within a colour. Classes in no conflict keep colour 0.
-func repelled(classes []*pending) map[*podClass]int {
-	var withTerms []*pending
-	for _, a := range classes {
-		if len(a.hostAntiAffinity) > 0 && a.left() > 0 {
-			withTerms = append(withTerms, a)
-		}
-	}
-	if len(withTerms) == 0 {
-		return nil
-	}
-	// Many classes with anti-affinity (a StatefulSet's pods each carry a
-	// label of their own, so each is a class) would make the pairwise
-	// check quadratic: give each of them nodes of its own instead, which
-	// never breaks a rule and costs a little packing.
-	if len(withTerms)*len(classes) > maxConflictChecks {
-		colors := make(map[*podClass]int, len(withTerms))
-		for i, a := range withTerms {
-			colors[a.podClass] = i + 1
-		}
-		return colors
-	}
-	conflicts := map[*podClass]map[*podClass]bool{}
-	conflict := func(a, b *podClass) {
-		for _, pair := range [][2]*podClass{{a, b}, {b, a}} {
-			if conflicts[pair[0]] == nil {
-				conflicts[pair[0]] = map[*podClass]bool{}
-			}
-			conflicts[pair[0]][pair[1]] = true
-		}
-	}
-	representatives := map[*podClass][]*corev1.Pod{}
-	for _, b := range classes {
-		if b.left() > 0 {
-			representatives[b.podClass] = distinctLabels(b.pods[b.placed:])
-		}
-	}
-	for _, a := range withTerms {
-		namespace := a.pods[0].Namespace
-		for _, term := range a.hostAntiAffinity {
-			matches := affinityMatcher(term, namespace)
-			for _, b := range classes {
-				if a == b || b.left() == 0 || conflicts[a.podClass][b.podClass] {
-					continue
-				}
-				if slices.ContainsFunc(representatives[b.podClass], matches) {
-					conflict(a.podClass, b.podClass)
-				}
-			}
-		}
-	}
-	if len(conflicts) == 0 {
-		return nil
-	}
-	colors := map[*podClass]int{}
-	for _, c := range classes {
-		others := conflicts[c.podClass]
-		if len(others) == 0 {
-			continue
-		}
-		used := map[int]bool{}
-		for o := range others {
-			if got, ok := colors[o]; ok {
-				used[got] = true
-			}
-		}
-		color := 0
-		for used[color] {
-			color++
-		}
-		colors[c.podClass] = color
-	}
-	return colors
-}
-
-// maxConflictChecks bounds the pairs of classes repelled compares.
-const maxConflictChecks = 1 << 20
-
-// distinctLabels returns one pod per distinct namespace and label set.
-func distinctLabels(pods []*corev1.Pod) []*corev1.Pod {
-	seen := map[string]bool{}
-	var out []*corev1.Pod
-	for _, pod := range pods {
-		key := pod.Namespace + "\x00" + labels.Set(pod.Labels).String()
-		if !seen[key] {
-			seen[key] = true
-			out = append(out, pod)
-		}
-	}
-	return out
 }
 
 type zonePart struct {
@@ -284,23 +200,7 @@ func (s *solver) spreadOverZones(c *pending, p *pool, reqs requirements.Requirem
 	if c.zoneSpread == 0 {
 		return []zonePart{{c, reqs}}
 	}
-	seen := map[string]bool{}
-	var zones []string
-	for _, t := range p.types {
-		if t.it.Compatible(reqs) != nil {
-			continue
-		}
-		if _, ok := t.free.fits(c.requests); !ok {
-			continue
-		}
-		for _, o := range t.offerings.Compatible(reqs) {
-			if !seen[o.Zone] {
-				seen[o.Zone] = true
-				zones = append(zones, o.Zone)
-			}
-		}
-	}
-	slices.Sort(zones)
+	zones := p.zones(reqs, c.requests)
 	otherZones := slices.ContainsFunc(slices.Collect(maps.Keys(c.zoneCounts)), func(z string) bool { return !slices.Contains(zones, z) })
 	if len(zones) == 0 || len(zones) == 1 && c.zoneMinDomains <= 1 && !otherZones {
 		if len(zones) == 1 {
@@ -371,24 +271,6 @@ func (s *solver) spreadOverZones(c *pending, p *pool, reqs requirements.Requirem
 	return parts
 }
 
-// warnCrossClassZoneAntiAffinity reports, as not taken into account, zone
-// anti-affinity whose selector also matches other classes' pods: each class
-// keeps one of its own pods per zone, but not apart from the others.
-func warnCrossClassZoneAntiAffinity(classes []*pending) {
-	for _, c := range classes {
-		if !c.zoneAntiAffinity || c.left() == 0 {
-			continue
-		}
-		for _, o := range classes {
-			if o != c && o.left() > 0 && o.pods[0].Namespace == c.pods[0].Namespace &&
-				slices.ContainsFunc(o.pods[o.placed:], func(p *corev1.Pod) bool { return c.zoneSpreadSelector.Matches(labels.Set(p.Labels)) }) {
-				c.ignored = append(c.ignored, "required pod anti-affinity on zones against other pods than its own")
-				break
-			}
-		}
-	}
-}
-
 // shareSpread counts the pods a class just sent to each zone in the zone
 // spreads of the other classes whose selectors match them, so that a spread
 // over several Deployments (one selector, several shapes) stays even across
@@ -412,6 +294,29 @@ func (s *solver) shareSpread(c *pending, zones []string, share []int) {
 			o.zoneCounts[zone] += share[i]
 		}
 	}
+}
+
+// zones are the zones, sorted, where the pool can launch a node that meets
+// reqs and holds a pod with the given requests.
+func (p *pool) zones(reqs requirements.Requirements, requests vec) []string {
+	seen := map[string]bool{}
+	var zones []string
+	for _, t := range p.types {
+		if t.it.Compatible(reqs) != nil {
+			continue
+		}
+		if _, ok := t.free.fits(requests); !ok {
+			continue
+		}
+		for _, o := range t.offerings.Compatible(reqs) {
+			if !seen[o.Zone] {
+				seen[o.Zone] = true
+				zones = append(zones, o.Zone)
+			}
+		}
+	}
+	slices.Sort(zones)
+	return zones
 }
 
 // undominated drops the instance types that another type beats outright: at
@@ -655,7 +560,10 @@ func (s *solver) pack(g *group) {
 // every minValues requirement of the group its number of distinct values.
 // When even all of them fall short, it says why.
 func (s *solver) candidates(g *group, used vec) ([]Candidate, string) {
-	var all []Candidate
+	var (
+		all   []Candidate
+		types []*groupType
+	)
 	for _, other := range g.candidates {
 		room := other.free.clone()
 		room.add(other.daemon)
@@ -663,9 +571,14 @@ func (s *solver) candidates(g *group, used vec) ([]Candidate, string) {
 			continue
 		}
 		all = append(all, Candidate{InstanceType: other.it, Offering: other.offerings[other.offeringIndex]})
+		types = append(types, other)
 	}
-	slices.SortStableFunc(all, func(a, b Candidate) int {
-		return cmp.Or(cmp.Compare(a.Offering.Price, b.Offering.Price), strings.Compare(a.InstanceType.Name, b.InstanceType.Name))
+	order := make([]int, len(all))
+	for i := range order {
+		order[i] = i
+	}
+	slices.SortStableFunc(order, func(a, b int) int {
+		return cmp.Or(cmp.Compare(all[a].Offering.Price, all[b].Offering.Price), strings.Compare(all[a].InstanceType.Name, all[b].InstanceType.Name))
 	})
 	chosen := map[int]bool{}
 	for _, key := range g.reqs.Keys() {
@@ -674,40 +587,67 @@ func (s *solver) candidates(g *group, used vec) ([]Candidate, string) {
 			continue
 		}
 		seen := map[string]bool{}
-		for i, c := range all {
-			value, ok := c.InstanceType.Requirements.Labels()[key]
-			if !ok || seen[value] {
-				continue
+		for _, i := range order {
+			added := false
+			for _, value := range g.valuesOf(types[i], key) {
+				if !seen[value] {
+					seen[value], added = true, true
+				}
 			}
-			seen[value] = true
-			chosen[i] = true
-			if len(seen) == want {
+			if added {
+				chosen[i] = true
+			}
+			if len(seen) >= want {
 				break
 			}
 		}
 		if len(seen) < want {
-			return nil, fmt.Sprintf("NodePool %s requires %d distinct values of %s among the instance types that can hold the pods, but only %d have room",
-				g.pool.name, want, key, len(seen))
+			return nil, fmt.Sprintf("NodePool %s requires %d distinct values of %s, but the instance types and offerings that can hold the pods have only %d (%s)",
+				g.pool.name, want, key, len(seen), strings.Join(slices.Sorted(maps.Keys(seen)), ", "))
 		}
 	}
 	out := make([]Candidate, 0, maxCandidates)
-	for i, c := range all {
+	for _, i := range order {
 		if chosen[i] {
-			out = append(out, c)
+			out = append(out, all[i])
 		}
 	}
-	for i, c := range all {
+	for _, i := range order {
 		if len(out) >= maxCandidates {
 			break
 		}
 		if !chosen[i] {
-			out = append(out, c)
+			out = append(out, all[i])
 		}
 	}
 	slices.SortStableFunc(out, func(a, b Candidate) int {
 		return cmp.Or(cmp.Compare(a.Offering.Price, b.Offering.Price), strings.Compare(a.InstanceType.Name, b.InstanceType.Name))
 	})
 	return out, ""
+}
+
+// valuesOf are the values of key that nodes of type t in the group can
+// have: the type's own label, or for zone and capacity type, those of its
+// offerings the group's requirements allow.
+func (g *group) valuesOf(t *groupType, key string) []string {
+	switch key {
+	case corev1.LabelTopologyZone, v1.LabelCapacityType:
+		var out []string
+		for _, o := range t.offerings.Compatible(g.reqs) {
+			value := o.Zone
+			if key == v1.LabelCapacityType {
+				value = o.CapacityType
+			}
+			if !slices.Contains(out, value) {
+				out = append(out, value)
+			}
+		}
+		return out
+	}
+	if value, ok := t.it.Requirements.Labels()[key]; ok {
+		return []string{value}
+	}
+	return nil
 }
 
 // fillNode fills one node of type t with whole counts of each class, in the

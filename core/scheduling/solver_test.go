@@ -112,7 +112,7 @@ func checkValid(t *testing.T, in Input, r *Result) {
 		}
 		for _, p := range nc.Pods {
 			seen[p]++
-			c := newPodClass(p, nil)
+			c := newPodClass(p, nil, nil)
 			if !matchesAnyTerm(c.terms, labels) {
 				t.Fatalf("pod %s placed on %s whose labels %v do not satisfy it", p.Name, it.Name, labels)
 			}
@@ -849,4 +849,270 @@ func TestZoneSpreadCountsZonesItCannotLaunchIn(t *testing.T) {
 			t.Errorf("zones %v: %d placed, unschedulable %v; want one per zone and the rest refused naming us-west-2d", zones, placed, r.Unschedulable)
 		}
 	}
+}
+
+func zoneOf(t *testing.T, nc *NewNodeClaim) string {
+	t.Helper()
+	zone := nc.Requirements.Get(corev1.LabelTopologyZone)
+	if zone == nil || zone.Len() != 1 {
+		t.Fatalf("a new node may be in zones %v, want one", zone)
+	}
+	return zone.Values()[0]
+}
+
+func podTerm(key, app string) corev1.PodAffinityTerm {
+	return corev1.PodAffinityTerm{LabelSelector: metaSelector("app", app), TopologyKey: key}
+}
+
+func withAntiAffinity(terms ...corev1.PodAffinityTerm) func(*corev1.Pod) {
+	return func(p *corev1.Pod) {
+		if p.Spec.Affinity == nil {
+			p.Spec.Affinity = &corev1.Affinity{}
+		}
+		p.Spec.Affinity.PodAntiAffinity = &corev1.PodAntiAffinity{RequiredDuringSchedulingIgnoredDuringExecution: terms}
+	}
+}
+
+func withAffinity(terms ...corev1.PodAffinityTerm) func(*corev1.Pod) {
+	return func(p *corev1.Pod) {
+		if p.Spec.Affinity == nil {
+			p.Spec.Affinity = &corev1.Affinity{}
+		}
+		p.Spec.Affinity.PodAffinity = &corev1.PodAffinity{RequiredDuringSchedulingIgnoredDuringExecution: terms}
+	}
+}
+
+func zonalNode(name, zone string, running ...*corev1.Pod) *Node {
+	return &Node{Name: name, Labels: map[string]string{corev1.LabelTopologyZone: zone, corev1.LabelHostname: name},
+		Allocatable: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("1"), corev1.ResourceMemory: resource.MustParse("2Gi")},
+		Pods:        running}
+}
+
+func threeZonePool(t *testing.T, zones ...string) *NodePool {
+	if len(zones) == 0 {
+		zones = []string{"us-west-2a", "us-west-2b", "us-west-2c"}
+	}
+	return nodePool(t, "default", withRequirement(corev1.LabelTopologyZone, corev1.NodeSelectorOpIn, zones...))
+}
+
+func TestNamespaceSelectorChoosesTheNamespaces(t *testing.T) {
+	cache := pod("cache-0", "1", "2Gi", func(p *corev1.Pod) { p.Namespace = "data" })
+	dataNamespace := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "data", Labels: map[string]string{"team": "data"}}}
+	inNamespaces := func(selector *metav1.LabelSelector) corev1.PodAffinityTerm {
+		term := podTerm(corev1.LabelTopologyZone, "cache")
+		term.NamespaceSelector = selector
+		return term
+	}
+	for name, tc := range map[string]struct {
+		mutate     func(*corev1.Pod)
+		namespaces []*corev1.Namespace
+		wantZone   string // every new node's zone, or "" for unschedulable pods
+		notZone    string
+	}{
+		"affinity to a labelled namespace":         {withAffinity(inNamespaces(metaSelector("team", "data"))), []*corev1.Namespace{dataNamespace}, "us-west-2b", ""},
+		"affinity to an unlisted namespace's name": {withAffinity(inNamespaces(metaSelector(corev1.LabelMetadataName, "data"))), nil, "us-west-2b", ""},
+		"affinity to a namespace without the pod":  {withAffinity(inNamespaces(metaSelector("team", "web"))), []*corev1.Namespace{dataNamespace}, "", ""},
+		"affinity without a selector stays home":   {withAffinity(podTerm(corev1.LabelTopologyZone, "cache")), nil, "", ""},
+		"anti-affinity to every namespace":         {withAntiAffinity(inNamespaces(&metav1.LabelSelector{})), nil, "", "us-west-2b"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			in := Input{Pods: pods(3, "web", "1", "2Gi", tc.mutate), Nodes: []*Node{zonalNode("cache", "us-west-2b", cache)},
+				NodePools: []*NodePool{threeZonePool(t)}, Namespaces: tc.namespaces}
+			r := Solve(in)
+			checkValid(t, in, r)
+			if len(r.Warnings) != 0 {
+				t.Fatalf("warnings %v", r.Warnings)
+			}
+			if tc.wantZone == "" && tc.notZone == "" {
+				if len(r.Unschedulable) != 3 || !strings.Contains(r.Unschedulable[0].Reason, "none runs") {
+					t.Errorf("unschedulable %v, want all three saying none runs", r.Unschedulable)
+				}
+				return
+			}
+			if len(r.Unschedulable) != 0 || len(r.NodeClaims) == 0 {
+				t.Fatalf("unschedulable %v, %d new nodes", r.Unschedulable, len(r.NodeClaims))
+			}
+			for _, nc := range r.NodeClaims {
+				zone := nc.Requirements.Get(corev1.LabelTopologyZone)
+				if tc.wantZone != "" && (zone.Len() != 1 || !zone.Allows(tc.wantZone)) || tc.notZone != "" && zone.Allows(tc.notZone) {
+					t.Errorf("a new node may be in zones %v", zone)
+				}
+			}
+		})
+	}
+}
+
+func TestRunningPodsAntiAffinityKeepsNewNodesOutOfTheirZones(t *testing.T) {
+	db := func(mutate ...func(*corev1.Pod)) *corev1.Pod { return pod("db-0", "1", "2Gi", mutate...) }
+	for name, tc := range map[string]struct {
+		running *corev1.Pod
+		web     []func(*corev1.Pod)
+		zones   []string
+	}{
+		"a running pod repels the new ones":   {db(withAntiAffinity(podTerm(corev1.LabelTopologyZone, "web"))), nil, nil},
+		"the new pods repel a running one":    {db(), []func(*corev1.Pod){withAntiAffinity(podTerm(corev1.LabelTopologyZone, "db"))}, nil},
+		"on a custom key of the pool's nodes": {db(withAntiAffinity(podTerm("rack", "web"))), nil, nil},
+		"nowhere else to go":                  {db(withAntiAffinity(podTerm(corev1.LabelTopologyZone, "web"))), nil, []string{"us-west-2a"}},
+	} {
+		t.Run(name, func(t *testing.T) {
+			node := zonalNode("db", "us-west-2a", tc.running)
+			pool := threeZonePool(t, tc.zones...)
+			if name == "on a custom key of the pool's nodes" {
+				node.Labels["rack"] = "r1"
+				pool = nodePool(t, "default", withRequirement("rack", corev1.NodeSelectorOpIn, "r1", "r2"))
+			}
+			in := Input{Pods: pods(3, "web", "1", "2Gi", tc.web...), Nodes: []*Node{node}, NodePools: []*NodePool{pool}}
+			r := Solve(in)
+			checkValid(t, in, r)
+			if len(r.Warnings) != 0 {
+				t.Fatalf("warnings %v", r.Warnings)
+			}
+			if tc.zones != nil {
+				if len(r.Unschedulable) != 3 || !strings.Contains(r.Unschedulable[0].Reason, "anti-affinity keeps its new nodes out of topology.kubernetes.io/zone us-west-2a") {
+					t.Errorf("unschedulable %v", r.Unschedulable)
+				}
+				return
+			}
+			if len(r.Unschedulable) != 0 || len(r.NodeClaims) == 0 {
+				t.Fatalf("unschedulable %v, %d new nodes", r.Unschedulable, len(r.NodeClaims))
+			}
+			for _, nc := range r.NodeClaims {
+				if zone := nc.Requirements.Get(corev1.LabelTopologyZone); zone != nil && zone.Allows("us-west-2a") && name != "on a custom key of the pool's nodes" {
+					t.Errorf("a new node for web may be in the db's zone: %v", nc.Requirements)
+				}
+				if rack := nc.Requirements.Get("rack"); rack != nil && rack.Allows("r1") {
+					t.Errorf("a new node for web may be on the db's rack: %v", nc.Requirements)
+				}
+			}
+		})
+	}
+}
+
+func TestZoneAntiAffinityAcrossPendingClasses(t *testing.T) {
+	t.Run("two deployments", func(t *testing.T) {
+		for name, in := range map[string]Input{
+			"web repels db": {Pods: append(pods(4, "web", "1", "2Gi", withAntiAffinity(podTerm(corev1.LabelTopologyZone, "db"))), pods(4, "db", "1", "2Gi")...)},
+			"db repels web": {Pods: append(pods(4, "web", "1", "2Gi"), pods(4, "db", "1", "2Gi", withAntiAffinity(podTerm(corev1.LabelTopologyZone, "web")))...)},
+		} {
+			t.Run(name, func(t *testing.T) {
+				in.NodePools = []*NodePool{threeZonePool(t)}
+				r := Solve(in)
+				checkValid(t, in, r)
+				if len(r.Warnings) != 0 || len(r.Unschedulable) != 0 {
+					t.Fatalf("warnings %v, unschedulable %v", r.Warnings, r.Unschedulable)
+				}
+				zones := map[string]map[string]bool{"web": {}, "db": {}}
+				for _, nc := range r.NodeClaims {
+					for _, p := range nc.Pods {
+						for _, zone := range nc.Requirements.Get(corev1.LabelTopologyZone).Values() {
+							zones[p.Labels["app"]][zone] = true
+						}
+					}
+				}
+				for zone := range zones["web"] {
+					if zones["db"][zone] {
+						t.Errorf("web and db may share zone %s: %v", zone, zones)
+					}
+				}
+			})
+		}
+	})
+	t.Run("a statefulset's pods, each its own class", func(t *testing.T) {
+		in := Input{Pods: pods(5, "db", "1", "2Gi", withAntiAffinity(podTerm(corev1.LabelTopologyZone, "db")), func(p *corev1.Pod) {
+			p.Labels["statefulset.kubernetes.io/pod-name"] = p.Name
+		}), NodePools: []*NodePool{threeZonePool(t)}}
+		r := Solve(in)
+		checkValid(t, in, r)
+		seen := map[string]bool{}
+		for _, nc := range r.NodeClaims {
+			zone := zoneOf(t, nc)
+			if seen[zone] {
+				t.Errorf("two db pods in zone %s", zone)
+			}
+			seen[zone] = true
+		}
+		if len(seen) != 3 || len(r.Unschedulable) != 2 || !strings.Contains(r.Unschedulable[0].Reason, "anti-affinity") {
+			t.Errorf("zones %v, unschedulable %v; want three zones and two pods refused for anti-affinity", seen, r.Unschedulable)
+		}
+	})
+}
+
+func TestHostnameSpreadAcrossClasses(t *testing.T) {
+	spread := func(p *corev1.Pod) {
+		p.Labels["tier"] = "api"
+		p.Spec.TopologySpreadConstraints = []corev1.TopologySpreadConstraint{{
+			MaxSkew: 1, TopologyKey: corev1.LabelHostname, WhenUnsatisfiable: corev1.DoNotSchedule, LabelSelector: metaSelector("tier", "api"),
+		}}
+	}
+	in := Input{Pods: append(append(pods(4, "small", "500m", "1Gi", spread), pods(2, "big", "2", "4Gi", spread)...),
+		pods(6, "other", "500m", "1Gi", func(p *corev1.Pod) { p.Labels["tier"] = "api" })...), NodePools: []*NodePool{nodePool(t, "default")}}
+	r := Solve(in)
+	checkValid(t, in, r)
+	if len(r.Warnings) != 0 || len(r.Unschedulable) != 0 {
+		t.Fatalf("warnings %v, unschedulable %v", r.Warnings, r.Unschedulable)
+	}
+	for _, nc := range r.NodeClaims {
+		spreading, api := 0, 0
+		for _, p := range nc.Pods {
+			if p.Labels["tier"] == "api" {
+				api++
+			}
+			if len(p.Spec.TopologySpreadConstraints) > 0 {
+				spreading++
+			}
+		}
+		if spreading > 0 && api > 1 {
+			t.Errorf("a new node holds %d pods of the spread, %d of them spreading; want one", api, spreading)
+		}
+	}
+}
+
+func TestMinValuesOnZoneAndCapacityType(t *testing.T) {
+	pool := nodePool(t, "default", func(np *v1.NodePool) {
+		np.Spec.Template.Spec.Requirements = append(np.Spec.Template.Spec.Requirements,
+			v1.NodeSelectorRequirementWithMinValues{Key: corev1.LabelTopologyZone, Operator: corev1.NodeSelectorOpIn, Values: []string{"us-west-2a", "us-west-2b", "us-west-2c"}, MinValues: ptr.To(2)},
+			v1.NodeSelectorRequirementWithMinValues{Key: v1.LabelCapacityType, Operator: corev1.NodeSelectorOpExists, MinValues: ptr.To(2)})
+	})
+	for name, tc := range map[string]struct {
+		nodeSelector map[string]string
+		want         string
+	}{
+		"flexible pods":            {nil, ""},
+		"pods pinned to one zone":  {map[string]string{corev1.LabelTopologyZone: "us-west-2a"}, "requires 2 distinct values of topology.kubernetes.io/zone, but the instance types and offerings that can hold the pods have only 1 (us-west-2a)"},
+		"pods that only take spot": {map[string]string{v1.LabelCapacityType: "spot"}, "requires 2 distinct values of " + v1.LabelCapacityType + ", but the instance types and offerings that can hold the pods have only 1 (spot)"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			in := Input{Pods: pods(4, "web", "1", "2Gi", func(p *corev1.Pod) { p.Spec.NodeSelector = tc.nodeSelector }), NodePools: []*NodePool{pool}}
+			r := Solve(in)
+			checkValid(t, in, r)
+			if tc.want != "" {
+				if len(r.Unschedulable) != 4 || !strings.Contains(r.Unschedulable[0].Reason, tc.want) {
+					t.Fatalf("%d unschedulable (%s), want all 4 saying %q", len(r.Unschedulable), reasons(r), tc.want)
+				}
+				return
+			}
+			if len(r.Unschedulable) != 0 || len(r.NodeClaims) == 0 {
+				t.Fatalf("unschedulable %v", r.Unschedulable)
+			}
+			for _, nc := range r.NodeClaims {
+				zones, capacityTypes := map[string]bool{}, map[string]bool{}
+				for _, c := range nc.Candidates {
+					for _, o := range c.InstanceType.Offerings.Compatible(nc.Requirements) {
+						zones[o.Zone], capacityTypes[o.CapacityType] = true, true
+					}
+				}
+				if len(zones) < 2 || len(capacityTypes) < 2 {
+					t.Errorf("a new node may launch in zones %v and capacity types %v, want two of each", zones, capacityTypes)
+				}
+			}
+		})
+	}
+}
+
+func reasons(r *Result) string {
+	var out []string
+	for _, u := range r.Unschedulable {
+		out = append(out, u.Pod.Name+": "+u.Reason)
+	}
+	return strings.Join(out, "; ")
 }
