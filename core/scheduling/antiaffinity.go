@@ -15,19 +15,26 @@ import (
 
 // repelled colours the classes so that two whose pods may not share a node
 // (required anti-affinity on hostnames, in either direction, as
-// kube-scheduler checks both; or a spread over hostnames that counts the
-// other's pods) never get the same colour; classes share new nodes only
+// kube-scheduler checks both; a spread over hostnames that counts the
+// other's pods; the same host port) never get the same colour; classes share new nodes only
 // within a colour. Classes in no conflict keep colour 0.
 func repelled(classes []*pending, ns namespaces) map[*podClass]int {
-	var withTerms []*pending
+	var withTerms, withPorts []*pending
 	for _, a := range classes {
-		if len(a.hostRepels) > 0 && a.left() > 0 {
+		if a.left() == 0 {
+			continue
+		}
+		if len(a.hostRepels) > 0 {
 			withTerms = append(withTerms, a)
 		}
+		if len(hostPorts(a.pods[0])) > 0 {
+			withPorts = append(withPorts, a)
+		}
 	}
-	if len(withTerms) == 0 {
+	if len(withTerms) == 0 && len(withPorts) < 2 {
 		return nil
 	}
+	withTerms = append(withTerms, withPorts...)
 	// Many classes with anti-affinity (a StatefulSet's pods each carry a
 	// label of their own, so each is a class) would make the pairwise
 	// check quadratic: give each of them nodes of its own instead, which
@@ -40,6 +47,16 @@ func repelled(classes []*pending, ns namespaces) map[*podClass]int {
 		return colors
 	}
 	conflicts := conflicting(classes, withTerms, ns, func(c *pending) []corev1.PodAffinityTerm { return c.hostRepels })
+	// Classes that claim the same host port cannot share a node either.
+	for i, a := range withPorts {
+		ports := hostPorts(a.pods[0])
+		for _, b := range withPorts[i+1:] {
+			if slices.ContainsFunc(hostPorts(b.pods[0]), func(p string) bool { return slices.Contains(ports, p) }) && !slices.Contains(conflicts[a.podClass], b.podClass) {
+				conflicts[a.podClass] = append(conflicts[a.podClass], b.podClass)
+				conflicts[b.podClass] = append(conflicts[b.podClass], a.podClass)
+			}
+		}
+	}
 	if len(conflicts) == 0 {
 		return nil
 	}
@@ -275,13 +292,13 @@ func (z *zoneSeparation) before(s *solver, c *pending) {
 }
 
 // after records the zones a class's new nodes may be in.
-func (z *zoneSeparation) after(c *pending, p *pool, parts []zonePart) {
+func (z *zoneSeparation) after(c *pending, parts []zonePart) {
 	if len(z.conflicts[c.podClass]) == 0 {
 		return
 	}
 	zones := z.zones[c.podClass]
 	for _, part := range parts {
-		for _, zone := range p.zones(part.reqs, c.requests) {
+		for _, zone := range part.pool.zones(part.reqs, c.requests) {
 			if !slices.Contains(zones, zone) {
 				zones = append(zones, zone)
 			}

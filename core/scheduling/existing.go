@@ -98,6 +98,23 @@ func (s *solver) placeOnExisting(classes []*podClass, nodes []*Node) []*pending 
 			s.avoidRepelledDomains(p, rooms, repellers)
 		}
 	}
+	// A class pinned next to pending pods that turn out not to be
+	// placeable would land alone: it waits for them instead.
+	for changed := true; changed; {
+		changed = false
+		for _, p := range out {
+			if p.err != nil {
+				continue
+			}
+			for _, targets := range p.needs {
+				if !slices.ContainsFunc(targets, func(t *pending) bool { return t.err == nil }) {
+					p.err = fmt.Errorf("its required pod affinity needs pods that are pending too and cannot be placed yet (%s: %v)", targets[0].describe(), targets[0].err)
+					changed = true
+					break
+				}
+			}
+		}
+	}
 	return out
 }
 
@@ -136,7 +153,7 @@ func (s *solver) resolveAffinity(c *pending, rooms []*room, classes []*pending) 
 			// class already pinned elsewhere sets the zone for the rest.
 			zone, spread, conflict := "", false, false
 			for _, t := range group {
-				spread = spread || t.zoneSpread != 0
+				spread = spread || t.zoneSpread != 0 && !t.zoneSpreadSoft
 				if pinned, ok := s.pinned[t.podClass]; ok {
 					conflict = conflict || zone != "" && zone != pinned
 					zone = pinned
@@ -153,6 +170,9 @@ func (s *solver) resolveAffinity(c *pending, rooms []*room, classes []*pending) 
 					continue
 				}
 			}
+			if others := slices.DeleteFunc(slices.Clone(targets), func(t *pending) bool { return t == c }); len(others) > 0 {
+				c.needs = append(c.needs, others)
+			}
 			pin := []requirements.Requirements{requirements.NewRequirements(requirements.MustNew(corev1.LabelTopologyZone, requirements.OpIn, zone))}
 			for _, t := range group {
 				if _, ok := s.pinned[t.podClass]; !ok {
@@ -160,8 +180,9 @@ func (s *solver) resolveAffinity(c *pending, rooms []*room, classes []*pending) 
 					s.pinned[t.podClass] = zone
 				}
 			}
-		case running == 0 && s.namespaces.selectsItself(pod, term):
-			c.ignored = append(c.ignored, "required pod affinity on "+term.TopologyKey+" among its own pods")
+		case running == 0 && s.namespaces.selectsItself(pod, term) && slices.Equal(s.namespaces.pendingMatches(term, pod.Namespace, classes), []*pending{c}):
+			// The first pod may go anywhere; the rest must follow it.
+			c.together = true
 		case running == 0 && len(s.namespaces.pendingMatches(term, pod.Namespace, classes)) > 0:
 			c.err = fmt.Errorf("its required pod affinity needs it on the node of a pod matching %s, and those pods are pending too; it is decided again once they run", selector)
 		case running == 0:
@@ -218,7 +239,7 @@ func countZones(classes []*podClass, rooms []*room) {
 		namespace := c.pods[0].Namespace
 		for _, r := range rooms {
 			zone, ok := r.node.Labels[corev1.LabelTopologyZone]
-			if !ok || c.zoneSpreadHonorsAffinity && !matchesAnyTerm(c.terms, r.node.Labels) ||
+			if !ok || c.zoneSpreadHonorsAffinity && !matchesAnyTerm(c.affinityTerms, r.node.Labels) ||
 				c.zoneSpreadHonorsTaints && !tolerates(c.tolerations, r.node.Taints) {
 				continue
 			}
@@ -373,7 +394,7 @@ func spreadAllows(c *podClass, pod *corev1.Pod, spread corev1.TopologySpreadCons
 	counts := map[string]int{}
 	for _, other := range rooms {
 		value, ok := other.node.Labels[spread.TopologyKey]
-		if !ok || honorAffinity && !matchesAnyTerm(c.terms, other.node.Labels) || honorTaints && !tolerates(c.tolerations, other.node.Taints) {
+		if !ok || honorAffinity && !matchesAnyTerm(c.affinityTerms, other.node.Labels) || honorTaints && !tolerates(c.tolerations, other.node.Taints) {
 			continue
 		}
 		if _, seen := counts[value]; !seen {

@@ -27,6 +27,10 @@ type podClass struct {
 	// nodeSelector combined with each OR-term of the required node
 	// affinity. One term is always present.
 	terms []requirements.Requirements
+	// affinityTerms are the terms from the pod's nodeSelector and required
+	// node affinity alone: the nodes a topology spread that honours node
+	// affinity counts.
+	affinityTerms []requirements.Requirements
 	// preferred are the preferred node affinity terms, heaviest first.
 	// A node that meets one is chosen when the NodePool can make one;
 	// otherwise the preference is dropped, as kube-scheduler would.
@@ -38,6 +42,11 @@ type podClass struct {
 	// zoneSpread is the maxSkew of a DoNotSchedule topology spread over
 	// zones among the class's own pods; 0 means none.
 	zoneSpread int32
+	// zoneSpreadSoft is set when the zone spread is a preference
+	// (ScheduleAnyway), or when the class has no spread of its own but its
+	// pods count in another pending class's: its pods still go to the
+	// emptiest zones, but none is refused for the skew.
+	zoneSpreadSoft bool
 	// zoneSpreadSelector selects the pods the zone spread counts, its
 	// matchLabelKeys included.
 	zoneSpreadSelector labels.Selector
@@ -54,6 +63,13 @@ type podClass struct {
 	// podAffinity are the required pod affinity terms, resolved against
 	// the pods that run once existing nodes are filled (see affinity).
 	podAffinity []corev1.PodAffinityTerm
+	// needs are, per required pod affinity term, the other pending classes
+	// the class was pinned to a zone with: one of them must be placed.
+	needs [][]*pending
+	// together is set when required pod affinity on hostnames selects the
+	// class's own pods and no other: the first may go anywhere and the rest
+	// must follow it, so all share one node.
+	together bool
 	// zoneAntiAffinity is set when a required pod anti-affinity on zones
 	// among the class's own pods allows one of them per zone.
 	zoneAntiAffinity bool
@@ -167,6 +183,7 @@ func newPodClass(pod *corev1.Pod, requests vec, ns namespaces) *podClass {
 			return c
 		}
 	}
+	c.affinityTerms = c.terms
 	if a := pod.Spec.Affinity; a != nil && a.NodeAffinity != nil {
 		preferred := slices.Clone(a.NodeAffinity.PreferredDuringSchedulingIgnoredDuringExecution)
 		slices.SortStableFunc(preferred, func(x, y corev1.PreferredSchedulingTerm) int { return int(y.Weight) - int(x.Weight) })
@@ -215,9 +232,15 @@ func newPodClass(pod *corev1.Pod, requests vec, ns namespaces) *podClass {
 			c.podAffinity = a.PodAffinity.RequiredDuringSchedulingIgnoredDuringExecution
 		}
 	}
+	var preferredZoneSpread *corev1.TopologySpreadConstraint
 	for _, s := range pod.Spec.TopologySpreadConstraints {
 		if s.WhenUnsatisfiable != corev1.DoNotSchedule {
-			continue // a preference; the spread the packer makes is no worse
+			// A preference: spread over zones where it costs no pod its
+			// place; other keys are left to kube-scheduler's scoring.
+			if s.TopologyKey == corev1.LabelTopologyZone && preferredZoneSpread == nil && ns.selectsItself(pod, corev1.PodAffinityTerm{LabelSelector: s.LabelSelector}) {
+				preferredZoneSpread = &s
+			}
+			continue
 		}
 		self := ns.selectsItself(pod, corev1.PodAffinityTerm{LabelSelector: s.LabelSelector})
 		switch {
@@ -250,6 +273,13 @@ func newPodClass(pod *corev1.Pod, requests vec, ns namespaces) *podClass {
 			c.zoneSpreadHonorsTaints = ptr.Deref(s.NodeTaintsPolicy, corev1.NodeInclusionPolicyIgnore) == corev1.NodeInclusionPolicyHonor
 		default:
 			c.ignored = append(c.ignored, "topology spread on "+s.TopologyKey)
+		}
+	}
+	if c.zoneSpread == 0 && preferredZoneSpread != nil {
+		if selector, err := spreadSelector(pod, *preferredZoneSpread); err == nil {
+			c.zoneSpread, c.zoneSpreadSelector, c.zoneSpreadSoft, c.zoneMinDomains = preferredZoneSpread.MaxSkew, selector, true, 1
+			c.zoneSpreadHonorsAffinity = ptr.Deref(preferredZoneSpread.NodeAffinityPolicy, corev1.NodeInclusionPolicyHonor) == corev1.NodeInclusionPolicyHonor
+			c.zoneSpreadHonorsTaints = ptr.Deref(preferredZoneSpread.NodeTaintsPolicy, corev1.NodeInclusionPolicyIgnore) == corev1.NodeInclusionPolicyHonor
 		}
 	}
 	for _, container := range pod.Spec.Containers {

@@ -10,7 +10,6 @@ import (
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/labels"
 
 	v1 "github.com/tailor-sh/tailor/api/v1"
 	"github.com/tailor-sh/tailor/core/requirements"
@@ -30,6 +29,7 @@ func Solve(in Input) *Result {
 	for _, c := range classes {
 		c.requests = d.resize(c.requests)
 	}
+	joinZoneSpreads(classes)
 	s := &solver{d: d, pools: pools, result: &Result{Warnings: warnings}, pinned: map[*podClass]string{}, namespaces: ns}
 	remaining := s.placeOnExisting(classes, in.Nodes)
 	for _, c := range classes {
@@ -124,7 +124,15 @@ func (s *solver) assign(classes []*pending) []*group {
 	var groups []*group
 	colors := repelled(classes, s.namespaces)
 	separation := s.separateZones(classes)
-	for _, c := range classes {
+	planned := s.plan(classes)
+	// Classes whose pods only count in others' zone spreads go first, so
+	// that the spreads that refuse pods balance around where they went.
+	order := slices.Clone(classes)
+	slices.SortStableFunc(order, func(a, b *pending) int {
+		return cmp.Compare(spreadRank(a), spreadRank(b))
+	})
+	order = orderSpreads(order)
+	for _, c := range order {
 		if c.left() == 0 {
 			continue
 		}
@@ -132,48 +140,34 @@ func (s *solver) assign(classes []*pending) []*group {
 			s.unschedulable(c, c.err.Error())
 			continue
 		}
+		if c.together && c.zoneSpread > 0 && !c.zoneSpreadSoft && c.left() > 1 {
+			// All its pods must share a node, but the spread may not
+			// allow them in one zone: launch for the first, as
+			// kube-scheduler will place it first.
+			for _, pod := range c.pods[c.placed+1:] {
+				s.result.Unschedulable = append(s.result.Unschedulable, Unschedulable{Pod: pod,
+					Reason: "its required pod affinity on kubernetes.io/hostname keeps its pods on the first one's node, and its topology spread over zones decides whether more may join it once the first runs"})
+			}
+			c.pods = c.pods[:c.placed+1]
+		}
 		separation.before(s, c)
-		var reasons []string
-		assigned := false
+		var (
+			reasons []string
+			fits    []poolFit
+		)
 		for _, p := range s.poolsFor(c) {
 			reqs, reason := s.fit(c, p)
 			if reqs == nil {
 				reasons = append(reasons, reason)
 				continue
 			}
-			parts := s.spreadOverZones(c, p, reqs)
-			separation.after(c, p, parts)
-			for _, part := range parts {
-				key := p.name + "\x00" + part.reqs.String() + "\x00" + strconv.Itoa(colors[c.podClass])
-				g, ok := byKey[key]
-				if !ok {
-					reqs := part.reqs
-					g = &group{pool: p, reqs: reqs}
-					for _, t := range p.types {
-						if t.it.Compatible(reqs) != nil {
-							continue
-						}
-						offerings := t.offerings.Compatible(reqs)
-						cheapest, ok := offerings.Cheapest()
-						if !ok {
-							continue
-						}
-						g.types = append(g.types, &groupType{poolType: t, price: cheapest.Price, offeringIndex: slices.Index(t.offerings, cheapest)})
-					}
-					g.candidates = g.types
-					if p.remaining == nil && p.remainingNodes < 0 {
-						g.types = undominated(slices.Clone(g.types))
-					}
-					byKey[key] = g
-					groups = append(groups, g)
-				}
-				g.classes = append(g.classes, part.pending)
+			fits = append(fits, poolFit{p, reqs})
+			if c.zoneSpread == 0 {
+				break // only a spread over zones looks past the first pool
 			}
-			assigned = true
-			break
 		}
-		if !assigned {
-			separation.after(c, nil, nil)
+		if len(fits) == 0 {
+			separation.after(c, nil)
 			if len(s.pools) == 0 {
 				reasons = append(reasons, "there is no NodePool")
 			}
@@ -181,119 +175,42 @@ func (s *solver) assign(classes []*pending) []*group {
 				reasons = append(reasons, "its required pod anti-affinity keeps its new nodes out of "+strings.Join(c.avoided, " and "))
 			}
 			s.unschedulable(c, joinReasons(reasons))
+			continue
+		}
+		parts := s.spreadOverZones(c, fits, planned.domainsFor(c))
+		separation.after(c, parts)
+		for _, part := range parts {
+			p := part.pool
+			key := p.name + "\x00" + part.reqs.String() + "\x00" + strconv.Itoa(colors[c.podClass])
+			if c.together {
+				key += "\x00" + c.describe() // a node of its own
+			}
+			g, ok := byKey[key]
+			if !ok {
+				reqs := part.reqs
+				g = &group{pool: p, reqs: reqs}
+				for _, t := range p.types {
+					if t.it.Compatible(reqs) != nil {
+						continue
+					}
+					offerings := t.offerings.Compatible(reqs)
+					cheapest, ok := offerings.Cheapest()
+					if !ok {
+						continue
+					}
+					g.types = append(g.types, &groupType{poolType: t, price: cheapest.Price, offeringIndex: slices.Index(t.offerings, cheapest)})
+				}
+				g.candidates = g.types
+				if p.remaining == nil && p.remainingNodes < 0 {
+					g.types = undominated(slices.Clone(g.types))
+				}
+				byKey[key] = g
+				groups = append(groups, g)
+			}
+			g.classes = append(g.classes, part.pending)
 		}
 	}
 	return groups
-}
-
-type zonePart struct {
-	pending *pending
-	reqs    requirements.Requirements
-}
-
-// spreadOverZones splits a class whose pods spread over zones into one part
-// per zone the pool can launch in. Each pod goes to the zone with the fewest
-// of the spread's pods so far, counting those already on existing nodes, so
-// the zones end as even as they can be and every zone's skew stays within
-// the class's maxSkew. Other classes stay whole.
-func (s *solver) spreadOverZones(c *pending, p *pool, reqs requirements.Requirements) []zonePart {
-	if c.zoneSpread == 0 {
-		return []zonePart{{c, reqs}}
-	}
-	zones := p.zones(reqs, c.requests)
-	otherZones := slices.ContainsFunc(slices.Collect(maps.Keys(c.zoneCounts)), func(z string) bool { return !slices.Contains(zones, z) })
-	if len(zones) == 0 || len(zones) == 1 && c.zoneMinDomains <= 1 && !otherZones {
-		if len(zones) == 1 {
-			s.shareSpread(c, zones, []int{int(c.left())})
-		}
-		return []zonePart{{c, reqs}}
-	}
-	left := c.take(c.left())
-	count := make([]int, len(zones))
-	for i, zone := range zones {
-		count[i] = c.zoneCounts[zone]
-	}
-	share := make([]int, len(zones))
-	// The skew is measured against the emptiest eligible zone. With fewer
-	// zones than minDomains that minimum is zero; a zone of existing
-	// nodes where no node for the class can be launched keeps its count.
-	capped := int(c.zoneMinDomains) > len(zones)
-	floor, floorZone := math.MaxInt, ""
-	if capped {
-		floor = 0
-	}
-	for zone, n := range c.zoneCounts {
-		if !slices.Contains(zones, zone) && n < floor {
-			floor, floorZone = n, zone
-		}
-	}
-	placed := 0
-	for range left {
-		emptiest := 0
-		for i := range zones {
-			if count[i] < count[emptiest] {
-				emptiest = i
-			}
-		}
-		if count[emptiest]+1-min(floor, count[emptiest]) > int(c.zoneSpread) {
-			break
-		}
-		count[emptiest]++
-		share[emptiest]++
-		placed++
-	}
-	reason := fmt.Sprintf("its topology spread over zones needs minDomains %d but NodePool %s can launch in %d zones (%s), so each zone may hold at most maxSkew %d of its pods, and they are full",
-		c.zoneMinDomains, p.name, len(zones), strings.Join(zones, ", "), c.zoneSpread)
-	if !capped {
-		reason = fmt.Sprintf("its topology spread over zones counts zone %s, where NodePool %s cannot launch a node for it, with %d of its pods, so the zones it can launch in (%s) may hold at most %d, and they are full",
-			floorZone, p.name, floor, strings.Join(zones, ", "), floor+int(c.zoneSpread))
-	}
-	if c.zoneAntiAffinity {
-		reason = fmt.Sprintf("its required pod anti-affinity allows one of its pods per zone, and every zone NodePool %s can launch in (%s) has one", p.name, strings.Join(zones, ", "))
-	}
-	for _, pod := range left[placed:] {
-		s.result.Unschedulable = append(s.result.Unschedulable, Unschedulable{Pod: pod, Reason: reason})
-	}
-	left = left[:placed]
-	s.shareSpread(c, zones, share)
-	var parts []zonePart
-	from := 0
-	for i, zone := range zones {
-		if share[i] == 0 {
-			continue
-		}
-		class := *c.podClass
-		class.pods = left[from : from+share[i]]
-		from += share[i]
-		zoneReqs := reqs.Merge(requirements.NewRequirements(requirements.MustNew(corev1.LabelTopologyZone, requirements.OpIn, zone)))
-		parts = append(parts, zonePart{&pending{podClass: &class}, zoneReqs})
-	}
-	return parts
-}
-
-// shareSpread counts the pods a class just sent to each zone in the zone
-// spreads of the other classes whose selectors match them, so that a spread
-// over several Deployments (one selector, several shapes) stays even across
-// all of them. A class whose spread honours node affinity counts them only
-// when its node constraints are the sending class's: otherwise
-// kube-scheduler may not count them for it.
-func (s *solver) shareSpread(c *pending, zones []string, share []int) {
-	pod := c.pods[0]
-	for _, o := range s.classes {
-		if o.podClass == c.podClass || o.zoneSpread == 0 || o.zoneAntiAffinity || o.pods[0].Namespace != pod.Namespace ||
-			!o.zoneSpreadSelector.Matches(labels.Set(pod.Labels)) {
-			continue
-		}
-		if o.zoneSpreadHonorsAffinity && describeTerms(o.terms) != describeTerms(c.terms) {
-			continue
-		}
-		if o.zoneCounts == nil {
-			o.zoneCounts = map[string]int{}
-		}
-		for i, zone := range zones {
-			o.zoneCounts[zone] += share[i]
-		}
-	}
 }
 
 // zones are the zones, sorted, where the pool can launch a node that meets
@@ -475,6 +392,10 @@ func (s *solver) pack(g *group) {
 		}
 		return
 	}
+	if len(g.classes) == 1 && g.classes[0].together {
+		s.packTogether(g, g.classes[0])
+		return
+	}
 	value := s.standaloneValue(g)
 	classes := slices.Clone(g.classes)
 	slices.SortStableFunc(classes, func(a, b *pending) int { return cmp.Compare(value(b), value(a)) })
@@ -552,6 +473,43 @@ func (s *solver) pack(g *group) {
 			}
 		}
 		s.openNodes(g, bestType, classes, best, max(repeat, 1))
+	}
+}
+
+// packTogether puts all of a class's pods on one node, the cheapest type
+// that holds them, or as many as the largest type holds.
+func (s *solver) packTogether(g *group, c *pending) {
+	want := c.left()
+	if c.perNodeLimit > 0 {
+		want = min(want, c.perNodeLimit)
+	}
+	var best, largest *groupType
+	most := int64(0)
+	for _, t := range g.types {
+		if g.pool.remaining != nil {
+			if _, ok := g.pool.remaining.fits(t.capacity); !ok {
+				continue
+			}
+		}
+		n := t.free.times(c.requests)
+		if n >= want && (best == nil || t.price < best.price) {
+			best = t
+		}
+		if n > most {
+			largest, most = t, n
+		}
+	}
+	if best == nil {
+		best, want = largest, min(want, most)
+	}
+	if best == nil || g.pool.remainingNodes == 0 {
+		s.unschedulable(c, s.limitReason(g))
+		return
+	}
+	s.openNodes(g, best, []*pending{c}, []int64{want}, 1)
+	if c.left() > 0 {
+		s.unschedulable(c, fmt.Sprintf("its required pod affinity on %s selects only its own pods, so they all share the first one's node, and no instance type NodePool %s can launch holds more than %d of them",
+			corev1.LabelHostname, g.pool.name, want))
 	}
 }
 

@@ -71,7 +71,7 @@ func TestFitsAgreeWithKubeScheduler(t *testing.T) {
 		pods := g.existingPods(node)
 		pod := g.pendingPod()
 
-		result := scheduling.Solve(scheduling.Input{Pods: []*corev1.Pod{pod}, Nodes: []*scheduling.Node{scheduling.NodeFromObject(node, pods)}})
+		result := scheduling.Solve(scheduling.Input{Pods: []*corev1.Pod{pod}, Nodes: []*scheduling.Node{scheduling.NodeFromObject(node, pods)}, Namespaces: clusterNamespaces})
 		placed := len(result.Existing) == 1
 		if placed && result.Existing[0].Node != node.Name {
 			t.Fatalf("case %d: Tailor placed the pod on node %q, which does not exist", i, result.Existing[0].Node)
@@ -93,7 +93,7 @@ func TestFitsAgreeWithKubeScheduler(t *testing.T) {
 		state := framework.NewCycleState()
 		schedulerFits := true
 		for _, p := range plugins {
-			status := filter(ctx, p, state, pod, nodeInfos)
+			status := filter(ctx, p, state, pod, nodeInfos, nodeInfos[0])
 			if status.IsSuccess() {
 				continue
 			}
@@ -179,7 +179,11 @@ func filterPlugins(ctx context.Context, t *testing.T, lister fwk.SharedLister) [
 	}
 	// InterPodAffinity lists namespaces and PodTopologySpread's system
 	// default constraints list workloads; they see an empty cluster.
-	informerFactory := informers.NewSharedInformerFactory(fake.NewClientset(&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: namespace}}), 0)
+	var objects []runtime.Object
+	for _, n := range clusterNamespaces {
+		objects = append(objects, n)
+	}
+	informerFactory := informers.NewSharedInformerFactory(fake.NewClientset(objects...), 0)
 	handle, err := frameworkruntime.NewFramework(ctx, nil, nil,
 		frameworkruntime.WithSnapshotSharedLister(lister), frameworkruntime.WithInformerFactory(informerFactory))
 	if err != nil {
@@ -198,10 +202,10 @@ func filterPlugins(ctx context.Context, t *testing.T, lister fwk.SharedLister) [
 	return plugins
 }
 
-// filter runs one plugin for the single node of nodes as the scheduling
-// framework does: PreFilter first, where Skip means the plugin has nothing
-// to check for this pod, then Filter.
-func filter(ctx context.Context, p fwk.FilterPlugin, state fwk.CycleState, pod *corev1.Pod, nodes []fwk.NodeInfo) *fwk.Status {
+// filter runs one plugin for the target node as the scheduling framework
+// does: PreFilter over all the nodes first, where Skip means the plugin has
+// nothing to check for this pod, then Filter on the target.
+func filter(ctx context.Context, p fwk.FilterPlugin, state fwk.CycleState, pod *corev1.Pod, nodes []fwk.NodeInfo, target fwk.NodeInfo) *fwk.Status {
 	if pre, ok := p.(fwk.PreFilterPlugin); ok {
 		result, status := pre.PreFilter(ctx, state, pod, nodes)
 		switch {
@@ -209,11 +213,11 @@ func filter(ctx context.Context, p fwk.FilterPlugin, state fwk.CycleState, pod *
 			return nil
 		case !status.IsSuccess():
 			return status
-		case !result.AllNodes() && !result.NodeNames.Has(nodes[0].Node().Name):
+		case !result.AllNodes() && !result.NodeNames.Has(target.Node().Name):
 			return fwk.NewStatus(fwk.UnschedulableAndUnresolvable, "PreFilter result excludes the node")
 		}
 	}
-	return p.Filter(ctx, state, pod, nodes[0])
+	return p.Filter(ctx, state, pod, target)
 }
 
 // describe prints a case for a person to reproduce it: the pods' metadata
@@ -251,6 +255,12 @@ const (
 )
 
 var (
+	// clusterNamespaces are the namespaces pods live in, with labels for
+	// namespaceSelectors to match.
+	clusterNamespaces = []*corev1.Namespace{
+		{ObjectMeta: metav1.ObjectMeta{Name: namespace, Labels: map[string]string{corev1.LabelMetadataName: namespace, "env": "prod"}}},
+		{ObjectMeta: metav1.ObjectMeta{Name: "other", Labels: map[string]string{corev1.LabelMetadataName: "other", "env": "dev"}}},
+	}
 	nodeNames = []string{"n1", "n2", "n3"}
 	// labelKeys are the node labels pods select on, in a fixed order so
 	// that the generator is deterministic.
@@ -346,6 +356,10 @@ func (g gen) existingPods(node *corev1.Node) []*corev1.Pod {
 		if g.chance(0.7) {
 			pod.Labels = map[string]string{labelApp: pick(g, apps)}
 		}
+		if g.chance(0.15) {
+			// A running pod's anti-affinity repels pending pods too.
+			pod.Spec.Affinity = &corev1.Affinity{PodAntiAffinity: &corev1.PodAntiAffinity{RequiredDuringSchedulingIgnoredDuringExecution: []corev1.PodAffinityTerm{g.podAffinityTerm()}}}
+		}
 		pods[i] = pod
 	}
 	return pods
@@ -405,10 +419,17 @@ func (g gen) pendingPod() *corev1.Pod {
 		if spec.Affinity == nil {
 			spec.Affinity = &corev1.Affinity{}
 		}
-		spec.Affinity.PodAntiAffinity = &corev1.PodAntiAffinity{RequiredDuringSchedulingIgnoredDuringExecution: []corev1.PodAffinityTerm{{
-			LabelSelector: g.appSelector("a"),
-			TopologyKey:   corev1.LabelHostname,
-		}}}
+		term := corev1.PodAffinityTerm{LabelSelector: g.appSelector("a"), TopologyKey: corev1.LabelHostname}
+		if g.chance(0.5) {
+			term = g.podAffinityTerm()
+		}
+		spec.Affinity.PodAntiAffinity = &corev1.PodAntiAffinity{RequiredDuringSchedulingIgnoredDuringExecution: []corev1.PodAffinityTerm{term}}
+	}
+	if g.chance(0.15) {
+		if spec.Affinity == nil {
+			spec.Affinity = &corev1.Affinity{}
+		}
+		spec.Affinity.PodAffinity = &corev1.PodAffinity{RequiredDuringSchedulingIgnoredDuringExecution: []corev1.PodAffinityTerm{g.podAffinityTerm()}}
 	}
 	if g.chance(0.2) {
 		spec.TopologySpreadConstraints = []corev1.TopologySpreadConstraint{{
@@ -514,4 +535,19 @@ func (g gen) appSelector(app string) *metav1.LabelSelector {
 		return &metav1.LabelSelector{MatchLabels: map[string]string{labelApp: app}}
 	}
 	return &metav1.LabelSelector{MatchExpressions: []metav1.LabelSelectorRequirement{{Key: labelApp, Operator: metav1.LabelSelectorOpIn, Values: []string{app}}}}
+}
+
+// podAffinityTerm selects pods by app on hostnames or zones, in the pod's
+// own namespace, in named namespaces, or in namespaces a selector picks.
+func (g gen) podAffinityTerm() corev1.PodAffinityTerm {
+	term := corev1.PodAffinityTerm{LabelSelector: g.appSelector(pick(g, apps)), TopologyKey: pick(g, []string{corev1.LabelHostname, corev1.LabelTopologyZone})}
+	switch g.IntN(5) {
+	case 0:
+		term.Namespaces = []string{"other"}
+	case 1:
+		term.NamespaceSelector = &metav1.LabelSelector{MatchLabels: map[string]string{"env": pick(g, []string{"prod", "dev"})}}
+	case 2:
+		term.NamespaceSelector = &metav1.LabelSelector{}
+	}
+	return term
 }

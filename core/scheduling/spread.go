@@ -1,0 +1,357 @@
+package scheduling
+
+import (
+	"fmt"
+	"maps"
+	"math"
+	"slices"
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/labels"
+
+	"github.com/tailor-sh/tailor/core/requirements"
+)
+
+// poolFit is a pool that can hold a class, with the requirements its new
+// nodes must meet.
+type poolFit struct {
+	pool *pool
+	reqs requirements.Requirements
+}
+
+// zonePart is the pods of a class that go to one pool, in one zone when the
+// class spreads over zones.
+type zonePart struct {
+	pending *pending
+	pool    *pool
+	reqs    requirements.Requirements
+}
+
+// launchPlan is where the decision may launch nodes for each class: the
+// first pool that can hold it, and the zones that pool can launch in for it.
+type launchPlan []plannedLaunch
+
+type plannedLaunch struct {
+	class *pending
+	fit   poolFit
+	zones []string
+}
+
+// plan finds, before any class is assigned, the zones where new nodes may
+// appear: a zone spread counts every zone with a node that its pods' node
+// affinity (and, with nodeTaintsPolicy Honor, tolerations) allows, including
+// nodes launched for other pods in this decision.
+func (s *solver) plan(classes []*pending) launchPlan {
+	spreads := false
+	for _, c := range classes {
+		spreads = spreads || c.zoneSpread > 0 && c.left() > 0
+	}
+	if !spreads {
+		return nil
+	}
+	var out launchPlan
+	seen := map[string]bool{}
+	for _, c := range classes {
+		if c.left() == 0 || c.err != nil {
+			continue
+		}
+		for _, p := range s.poolsFor(c) {
+			if reqs, _ := s.fit(c, p); reqs != nil {
+				key := p.name + "\x00" + reqs.String()
+				if !seen[key] {
+					seen[key] = true
+					out = append(out, plannedLaunch{class: c, fit: poolFit{p, reqs}, zones: p.zones(reqs, c.requests)})
+				}
+				break
+			}
+		}
+	}
+	return out
+}
+
+// domainsFor are the zones where nodes launched for other classes would
+// count in c's zone spread.
+func (lp launchPlan) domainsFor(c *pending) []string {
+	if c.zoneSpread == 0 || c.zoneSpreadSoft {
+		return nil
+	}
+	var out []string
+	for _, l := range lp {
+		if l.class == c ||
+			c.zoneSpreadHonorsTaints && !tolerates(c.tolerations, l.fit.pool.taints) ||
+			c.zoneSpreadHonorsAffinity && !slices.ContainsFunc(c.affinityTerms, func(t requirements.Requirements) bool { return l.fit.reqs.Intersects(t) == nil }) {
+			continue
+		}
+		for _, zone := range l.zones {
+			if !slices.Contains(out, zone) {
+				out = append(out, zone)
+			}
+		}
+	}
+	return out
+}
+
+// spreadOverZones splits a class whose pods spread over zones into one part
+// per zone. Each pod goes to the zone with the fewest of the spread's pods
+// so far, counting those already on existing nodes, so the zones end as
+// even as they can be and every zone's skew stays within the class's
+// maxSkew. The zones are those of the first pool that can hold the class;
+// when the skew would leave pods out there (minDomains above its zones, or
+// eligible zones it cannot launch in with fewer of the pods), the zones of
+// every pool that can hold it, each zone from the first pool that launches
+// there. Other classes go whole to the first pool.
+func (s *solver) spreadOverZones(c *pending, fits []poolFit, domains []string) []zonePart {
+	first := fits[0]
+	if c.zoneSpread == 0 || c.together && c.zoneSpreadSoft {
+		return []zonePart{{c, first.pool, first.reqs}}
+	}
+	counts := maps.Clone(c.zoneCounts)
+	if counts == nil {
+		counts = map[string]int{}
+	}
+	for _, zone := range domains {
+		if _, ok := counts[zone]; !ok {
+			counts[zone] = 0
+		}
+	}
+	zones := first.pool.zones(first.reqs, c.requests)
+	from := map[string]poolFit{}
+	for _, zone := range zones {
+		from[zone] = first
+	}
+	otherZones := slices.ContainsFunc(slices.Collect(maps.Keys(counts)), func(z string) bool { return !slices.Contains(zones, z) })
+	if len(zones) == 0 || len(zones) == 1 && c.zoneMinDomains <= 1 && !otherZones {
+		if len(zones) == 1 {
+			s.shareSpread(c, zones, []int{int(c.left())})
+		}
+		return []zonePart{{c, first.pool, first.reqs}}
+	}
+	d := c.distribute(zones, counts)
+	if d.placed < int(c.left()) && len(fits) > 1 {
+		union := slices.Clone(zones)
+		for _, f := range fits[1:] {
+			for _, zone := range f.pool.zones(f.reqs, c.requests) {
+				if _, ok := from[zone]; !ok {
+					from[zone] = f
+					union = append(union, zone)
+				}
+			}
+		}
+		slices.Sort(union)
+		if wider := c.distribute(union, counts); wider.placed > d.placed {
+			zones, d = union, wider
+		}
+	}
+	left := c.take(c.left())
+	reason := fmt.Sprintf("its topology spread over zones needs minDomains %d but its pods can go to %d zones (%s), so each zone may hold at most maxSkew %d of them, and they are full",
+		c.zoneMinDomains, len(zones), strings.Join(zones, ", "), c.zoneSpread)
+	if !d.capped {
+		reason = fmt.Sprintf("its topology spread over zones counts zone %s, where no NodePool can launch a node for it, with %d of its pods, so the zones it can launch in (%s) may hold at most %d, and they are full",
+			d.floorZone, d.floor, strings.Join(zones, ", "), d.floor+int(c.zoneSpread))
+	}
+	if c.zoneAntiAffinity {
+		reason = fmt.Sprintf("its required pod anti-affinity allows one of its pods per zone, and every zone its pods can go to (%s) has one", strings.Join(zones, ", "))
+	}
+	for _, pod := range left[d.placed:] {
+		s.result.Unschedulable = append(s.result.Unschedulable, Unschedulable{Pod: pod, Reason: reason})
+	}
+	left = left[:d.placed]
+	s.shareSpread(c, zones, d.share)
+	var parts []zonePart
+	next := 0
+	for i, zone := range zones {
+		if d.share[i] == 0 {
+			continue
+		}
+		class := *c.podClass
+		class.pods = left[next : next+d.share[i]]
+		next += d.share[i]
+		f := from[zone]
+		zoneReqs := f.reqs.Merge(requirements.NewRequirements(requirements.MustNew(corev1.LabelTopologyZone, requirements.OpIn, zone)))
+		parts = append(parts, zonePart{&pending{podClass: &class}, f.pool, zoneReqs})
+	}
+	return parts
+}
+
+// distribution is how many of a class's pods each zone takes.
+type distribution struct {
+	share  []int
+	placed int
+	// capped is set when minDomains exceeds the zones, so the minimum the
+	// skew is measured against is zero; otherwise floor is the fewest of
+	// the spread's pods in an eligible zone the pods cannot go to.
+	capped    bool
+	floor     int
+	floorZone string
+}
+
+// distribute sends the class's pods one at a time to the zone with the
+// fewest of the spread's pods, as long as the skew against the emptiest
+// eligible zone (counts holds every eligible zone) stays within maxSkew.
+func (c *pending) distribute(zones []string, counts map[string]int) distribution {
+	d := distribution{share: make([]int, len(zones)), floor: math.MaxInt}
+	count := make([]int, len(zones))
+	for i, zone := range zones {
+		count[i] = counts[zone]
+	}
+	eligible := len(zones)
+	for zone := range counts {
+		if !slices.Contains(zones, zone) {
+			eligible++
+		}
+	}
+	if c.zoneSpreadSoft {
+		// A preference refuses no pod: each goes to the emptiest zone.
+		eligible, d.floor = math.MaxInt, math.MaxInt
+		counts = nil
+	}
+	// With fewer eligible zones than minDomains, kube-scheduler takes the
+	// minimum as zero.
+	if int(c.zoneMinDomains) > eligible {
+		d.capped, d.floor = true, 0
+	}
+	for _, zone := range slices.Sorted(maps.Keys(counts)) {
+		if n := counts[zone]; !slices.Contains(zones, zone) && n < d.floor {
+			d.floor, d.floorZone = n, zone
+		}
+	}
+	for range c.left() {
+		emptiest := 0
+		for i := range zones {
+			if count[i] < count[emptiest] {
+				emptiest = i
+			}
+		}
+		if !c.zoneSpreadSoft && count[emptiest]+1-min(d.floor, count[emptiest]) > int(c.zoneSpread) {
+			break
+		}
+		count[emptiest]++
+		d.share[emptiest]++
+		d.placed++
+	}
+	return d
+}
+// shareSpread counts the pods a class just sent to each zone in the zone
+// spreads of the other classes whose selectors match them, so that a spread
+// over several Deployments (one selector, several shapes) stays even across
+// all of them. A class whose spread honours node affinity counts them unless
+// no node can meet both classes' node affinity.
+func (s *solver) shareSpread(c *pending, zones []string, share []int) {
+	pod := c.pods[0]
+	for _, o := range s.classes {
+		if o.podClass == c.podClass || o.zoneSpread == 0 || o.zoneAntiAffinity || o.pods[0].Namespace != pod.Namespace ||
+			!o.zoneSpreadSelector.Matches(labels.Set(pod.Labels)) {
+			continue
+		}
+		if o.zoneSpreadHonorsAffinity && !anyIntersect(o.affinityTerms, c.affinityTerms) {
+			continue
+		}
+		if o.zoneCounts == nil {
+			o.zoneCounts = map[string]int{}
+		}
+		for i, zone := range zones {
+			o.zoneCounts[zone] += share[i]
+		}
+	}
+}
+
+
+func anyIntersect(a, b []requirements.Requirements) bool {
+	for _, x := range a {
+		for _, y := range b {
+			if x.Intersects(y) == nil {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// joinZoneSpreads gives a class without a zone spread of its own, whose
+// pods another pending class's zone spread counts (in its namespace), a
+// soft spread with the same selector: its pods then go to the emptiest
+// zones too, and count where they go, so the other class's pods do not
+// end skewed by where these land.
+func joinZoneSpreads(classes []*podClass) {
+	for _, c := range classes {
+		if c.zoneSpread != 0 || c.err != nil {
+			continue
+		}
+		pod := c.pods[0]
+		for _, o := range classes {
+			if o == c || o.zoneSpread == 0 || o.zoneSpreadSoft || o.zoneAntiAffinity || o.err != nil || o.pods[0].Namespace != pod.Namespace {
+				continue
+			}
+			if !slices.ContainsFunc(distinctLabels(c.pods), func(p *corev1.Pod) bool { return o.zoneSpreadSelector.Matches(labels.Set(p.Labels)) }) {
+				continue
+			}
+			c.zoneSpread, c.zoneSpreadSelector, c.zoneSpreadSoft, c.zoneMinDomains = o.zoneSpread, o.zoneSpreadSelector, true, 1
+			c.zoneSpreadHonorsAffinity, c.zoneSpreadHonorsTaints = o.zoneSpreadHonorsAffinity, o.zoneSpreadHonorsTaints
+			break
+		}
+	}
+}
+
+// spreadRank orders classes for assignment: without a zone spread, with a
+// soft one, with one that refuses pods.
+func spreadRank(c *pending) int {
+	switch {
+	case c.zoneSpread == 0:
+		return 0
+	case c.zoneSpreadSoft:
+		return 1
+	}
+	return 2
+}
+
+// orderSpreads reorders the classes whose zone spreads refuse pods (the
+// last of order) so that a class whose pods another's spread counts, while
+// its own spread does not count the other's, comes first: the wider spread
+// then balances around the narrower one's pods, and both end even. Where
+// two spreads count each other the original order stays.
+func orderSpreads(order []*pending) []*pending {
+	first := slices.IndexFunc(order, func(c *pending) bool { return spreadRank(c) == 2 })
+	if first < 0 || len(order)-first < 2 {
+		return order
+	}
+	hard := order[first:]
+	counts := func(y, x *pending) bool { // y's spread counts x's pods
+		return y.pods[0].Namespace == x.pods[0].Namespace && y.zoneSpreadSelector.Matches(labels.Set(x.pods[0].Labels))
+	}
+	before := make([]int, len(hard)) // how many must come before each
+	for i, y := range hard {
+		for j, x := range hard {
+			if i != j && counts(y, x) && !counts(x, y) {
+				before[i]++
+			}
+		}
+	}
+	out := slices.Clone(order[:first])
+	done := make([]bool, len(hard))
+	for len(out) < len(order) {
+		next := -1
+		for i := range hard {
+			if !done[i] && before[i] == 0 {
+				next = i
+				break
+			}
+		}
+		if next < 0 { // a cycle cannot happen, but never loop forever
+			for i := range hard {
+				if !done[i] {
+					next = i
+					break
+				}
+			}
+		}
+		done[next] = true
+		out = append(out, hard[next])
+		for i, y := range hard {
+			if !done[i] && counts(y, hard[next]) && !counts(hard[next], y) {
+				before[i]--
+			}
+		}
+	}
+	return out
+}
