@@ -98,18 +98,30 @@ func (s *solver) placeOnExisting(classes []*podClass, nodes []*Node) []*pending 
 			s.avoidRepelledDomains(p, rooms, repellers)
 		}
 	}
-	// A class pinned next to pending pods that turn out not to be
-	// placeable would land alone: it waits for them instead.
+	// A class pinned next to pending pods it needs can run only once one of
+	// them can: pods that cannot be placed, or that need it back (neither
+	// side can start), would leave it alone next to nothing it needs.
+	canStart := map[*pending]bool{}
 	for changed := true; changed; {
 		changed = false
 		for _, p := range out {
-			if p.err != nil {
+			if canStart[p] || p.err != nil {
 				continue
 			}
+			ready := true
 			for _, targets := range p.needs {
-				if !slices.ContainsFunc(targets, func(t *pending) bool { return t.err == nil }) {
-					p.err = fmt.Errorf("its required pod affinity needs pods that are pending too and cannot be placed yet (%s: %v)", targets[0].describe(), targets[0].err)
-					changed = true
+				ready = ready && slices.ContainsFunc(targets, func(t *pending) bool { return canStart[t] })
+			}
+			if ready {
+				canStart[p], changed = true, true
+			}
+		}
+	}
+	for _, p := range out {
+		if p.err == nil && !canStart[p] {
+			for _, targets := range p.needs {
+				if !slices.ContainsFunc(targets, func(t *pending) bool { return canStart[t] }) {
+					p.err = fmt.Errorf("its required pod affinity needs pods that are pending too and cannot run before it does (%s)", targets[0].describe())
 					break
 				}
 			}
@@ -170,8 +182,9 @@ func (s *solver) resolveAffinity(c *pending, rooms []*room, classes []*pending) 
 					continue
 				}
 			}
-			if others := slices.DeleteFunc(slices.Clone(targets), func(t *pending) bool { return t == c }); len(others) > 0 {
-				c.needs = append(c.needs, others)
+			if !slices.Contains(targets, c) {
+				// Its first pod cannot start the group: it needs them.
+				c.needs = append(c.needs, targets)
 			}
 			pin := []requirements.Requirements{requirements.NewRequirements(requirements.MustNew(corev1.LabelTopologyZone, requirements.OpIn, zone))}
 			for _, t := range group {

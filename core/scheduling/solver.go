@@ -32,13 +32,13 @@ func Solve(in Input) *Result {
 	joinZoneSpreads(classes)
 	s := &solver{d: d, pools: pools, result: &Result{Warnings: warnings}, pinned: map[*podClass]string{}, namespaces: ns}
 	remaining := s.placeOnExisting(classes, in.Nodes)
+	s.classes = remaining
+	groups := s.assign(remaining)
 	for _, c := range classes {
 		for _, what := range c.ignored {
 			s.result.Warnings = append(s.result.Warnings, fmt.Sprintf("%s: %s is not yet taken into account", c.describe(), what))
 		}
 	}
-	s.classes = remaining
-	groups := s.assign(remaining)
 	for _, g := range groups {
 		s.pack(g)
 	}
@@ -132,9 +132,18 @@ func (s *solver) assign(classes []*pending) []*group {
 		return cmp.Compare(spreadRank(a), spreadRank(b))
 	})
 	order = orderSpreads(order)
+	// sent are the pods of each class that went to groups.
+	sent := map[*podClass][]*pending{}
 	for _, c := range order {
 		if c.left() == 0 {
 			continue
+		}
+		// Pinned next to pending pods that no pool can hold, it would
+		// land alone.
+		for _, targets := range c.needs {
+			if c.err == nil && !slices.ContainsFunc(targets, s.placeable) {
+				c.err = fmt.Errorf("its required pod affinity needs pods that are pending too and cannot be placed (%s)", targets[0].describe())
+			}
 		}
 		if c.err != nil {
 			s.unschedulable(c, c.err.Error())
@@ -208,8 +217,10 @@ func (s *solver) assign(classes []*pending) []*group {
 				groups = append(groups, g)
 			}
 			g.classes = append(g.classes, part.pending)
+			sent[c.podClass] = append(sent[c.podClass], part.pending)
 		}
 	}
+	s.dropOrphans(classes, groups, sent)
 	return groups
 }
 
@@ -263,6 +274,48 @@ func undominated(types []*groupType) []*groupType {
 func (t *groupType) dominates(o *groupType) bool {
 	_, ok := t.free.fits(o.free)
 	return ok
+}
+
+// dropOrphans takes back the pods of classes pinned next to pending pods
+// that, in the end, went nowhere: they would land alone, next to nothing
+// their pod affinity needs. Their pods wait instead.
+func (s *solver) dropOrphans(classes []*pending, groups []*group, sent map[*podClass][]*pending) {
+	for changed := true; changed; {
+		changed = false
+		for _, c := range classes {
+			if len(sent[c.podClass]) == 0 {
+				continue
+			}
+			for _, targets := range c.needs {
+				if slices.ContainsFunc(targets, func(t *pending) bool { return len(sent[t.podClass]) > 0 }) {
+					continue
+				}
+				dropped := sent[c.podClass]
+				delete(sent, c.podClass)
+				for _, g := range groups {
+					g.classes = slices.DeleteFunc(g.classes, func(p *pending) bool { return slices.Contains(dropped, p) })
+				}
+				for _, p := range dropped {
+					s.unschedulable(p, fmt.Sprintf("its required pod affinity needs pods that are pending too and find no place (%s)", targets[0].describe()))
+				}
+				changed = true
+				break
+			}
+		}
+	}
+}
+
+// placeable reports whether a pool can hold the class's pods.
+func (s *solver) placeable(c *pending) bool {
+	if c.err != nil {
+		return false
+	}
+	for _, p := range s.poolsFor(c) {
+		if reqs, _ := s.fit(c, p); reqs != nil {
+			return true
+		}
+	}
+	return false
 }
 
 // poolsFor orders the pools for a class: by weight, and among pools of the

@@ -1,6 +1,7 @@
 package scheduling
 
 import (
+	"cmp"
 	"fmt"
 	"maps"
 	"math"
@@ -33,9 +34,10 @@ type zonePart struct {
 type launchPlan []plannedLaunch
 
 type plannedLaunch struct {
-	class *pending
-	fit   poolFit
-	zones []string
+	// classes are the classes that would launch there.
+	classes []*pending
+	fit     poolFit
+	zones   []string
 }
 
 // plan finds, before any class is assigned, the zones where new nodes may
@@ -51,7 +53,7 @@ func (s *solver) plan(classes []*pending) launchPlan {
 		return nil
 	}
 	var out launchPlan
-	seen := map[string]bool{}
+	seen := map[string]int{}
 	for _, c := range classes {
 		if c.left() == 0 || c.err != nil {
 			continue
@@ -59,11 +61,15 @@ func (s *solver) plan(classes []*pending) launchPlan {
 		for _, p := range s.poolsFor(c) {
 			if reqs, _ := s.fit(c, p); reqs != nil {
 				key := p.name + "\x00" + reqs.String()
-				if !seen[key] {
-					seen[key] = true
-					out = append(out, plannedLaunch{class: c, fit: poolFit{p, reqs}, zones: p.zones(reqs, c.requests)})
+				if i, ok := seen[key]; ok {
+					out[i].classes = append(out[i].classes, c)
+				} else {
+					seen[key] = len(out)
+					out = append(out, plannedLaunch{classes: []*pending{c}, fit: poolFit{p, reqs}, zones: p.zones(reqs, c.requests)})
 				}
-				break
+				if c.zoneSpread == 0 || c.zoneSpreadSoft {
+					break // a spread that refuses pods may use every pool
+				}
 			}
 		}
 	}
@@ -78,13 +84,11 @@ func (lp launchPlan) domainsFor(c *pending) []string {
 	}
 	var out []string
 	for _, l := range lp {
-		if l.class == c ||
-			c.zoneSpreadHonorsTaints && !tolerates(c.tolerations, l.fit.pool.taints) ||
-			c.zoneSpreadHonorsAffinity && !slices.ContainsFunc(c.affinityTerms, func(t requirements.Requirements) bool { return l.fit.reqs.Intersects(t) == nil }) {
+		if len(l.classes) == 1 && l.classes[0] == c || c.zoneSpreadHonorsTaints && !tolerates(c.tolerations, l.fit.pool.taints) {
 			continue
 		}
 		for _, zone := range l.zones {
-			if !slices.Contains(out, zone) {
+			if !slices.Contains(out, zone) && (!c.zoneSpreadHonorsAffinity || anyInZone(c.affinityTerms, []requirements.Requirements{l.fit.reqs}, zone)) {
 				out = append(out, zone)
 			}
 		}
@@ -103,8 +107,18 @@ func (lp launchPlan) domainsFor(c *pending) []string {
 // there. Other classes go whole to the first pool.
 func (s *solver) spreadOverZones(c *pending, fits []poolFit, domains []string) []zonePart {
 	first := fits[0]
-	if c.zoneSpread == 0 || c.together && c.zoneSpreadSoft {
+	if c.zoneSpread == 0 {
 		return []zonePart{{c, first.pool, first.reqs}}
+	}
+	if c.together && c.zoneSpreadSoft {
+		// All on one node: in the emptiest zone, counted for the others.
+		zones := first.pool.zones(first.reqs, c.requests)
+		if len(zones) == 0 {
+			return []zonePart{{c, first.pool, first.reqs}}
+		}
+		emptiest := slices.MinFunc(zones, func(a, b string) int { return cmp.Compare(c.zoneCounts[a], c.zoneCounts[b]) })
+		s.shareSpread(c, []string{emptiest}, []int{int(c.left())})
+		return []zonePart{{c, first.pool, first.reqs.Merge(requirements.NewRequirements(requirements.MustNew(corev1.LabelTopologyZone, requirements.OpIn, emptiest)))}}
 	}
 	counts := maps.Clone(c.zoneCounts)
 	if counts == nil {
@@ -127,7 +141,16 @@ func (s *solver) spreadOverZones(c *pending, fits []poolFit, domains []string) [
 		}
 		return []zonePart{{c, first.pool, first.reqs}}
 	}
-	d := c.distribute(zones, counts)
+	// Pods of another spread over the same pods with a smaller maxSkew
+	// would find their zones skewed by these: keep to the smallest.
+	skew := c.zoneSpread
+	for _, o := range s.classes {
+		if o.zoneSpread > 0 && !o.zoneSpreadSoft && !o.zoneAntiAffinity && o.pods[0].Namespace == c.pods[0].Namespace &&
+			o.zoneSpreadSelector.String() == c.zoneSpreadSelector.String() {
+			skew = min(skew, o.zoneSpread)
+		}
+	}
+	d := c.distribute(zones, counts, skew)
 	if d.placed < int(c.left()) && len(fits) > 1 {
 		union := slices.Clone(zones)
 		for _, f := range fits[1:] {
@@ -139,7 +162,7 @@ func (s *solver) spreadOverZones(c *pending, fits []poolFit, domains []string) [
 			}
 		}
 		slices.Sort(union)
-		if wider := c.distribute(union, counts); wider.placed > d.placed {
+		if wider := c.distribute(union, counts, skew); wider.placed > d.placed {
 			zones, d = union, wider
 		}
 	}
@@ -189,7 +212,7 @@ type distribution struct {
 // distribute sends the class's pods one at a time to the zone with the
 // fewest of the spread's pods, as long as the skew against the emptiest
 // eligible zone (counts holds every eligible zone) stays within maxSkew.
-func (c *pending) distribute(zones []string, counts map[string]int) distribution {
+func (c *pending) distribute(zones []string, counts map[string]int, maxSkew int32) distribution {
 	d := distribution{share: make([]int, len(zones)), floor: math.MaxInt}
 	count := make([]int, len(zones))
 	for i, zone := range zones {
@@ -223,7 +246,7 @@ func (c *pending) distribute(zones []string, counts map[string]int) distribution
 				emptiest = i
 			}
 		}
-		if !c.zoneSpreadSoft && count[emptiest]+1-min(d.floor, count[emptiest]) > int(c.zoneSpread) {
+		if !c.zoneSpreadSoft && count[emptiest]+1-min(d.floor, count[emptiest]) > int(maxSkew) {
 			break
 		}
 		count[emptiest]++
@@ -244,22 +267,30 @@ func (s *solver) shareSpread(c *pending, zones []string, share []int) {
 			!o.zoneSpreadSelector.Matches(labels.Set(pod.Labels)) {
 			continue
 		}
-		if o.zoneSpreadHonorsAffinity && !anyIntersect(o.affinityTerms, c.affinityTerms) {
-			continue
-		}
 		if o.zoneCounts == nil {
 			o.zoneCounts = map[string]int{}
 		}
 		for i, zone := range zones {
-			o.zoneCounts[zone] += share[i]
+			// A spread that honours node affinity counts only the nodes
+			// its pods may use.
+			if !o.zoneSpreadHonorsAffinity || anyInZone(o.affinityTerms, c.affinityTerms, zone) {
+				o.zoneCounts[zone] += share[i]
+			}
 		}
 	}
 }
 
 
-func anyIntersect(a, b []requirements.Requirements) bool {
-	for _, x := range a {
-		for _, y := range b {
+// anyInZone reports whether a node in zone can meet one of the terms of a
+// and one of b.
+func anyInZone(a, b []requirements.Requirements, zone string) bool {
+	inZone := requirements.NewRequirements(requirements.MustNew(corev1.LabelTopologyZone, requirements.OpIn, zone))
+	for _, y := range b {
+		y = y.Merge(inZone)
+		if y.Unsatisfiable() != "" {
+			continue
+		}
+		for _, x := range a {
 			if x.Intersects(y) == nil {
 				return true
 			}
@@ -309,7 +340,8 @@ func spreadRank(c *pending) int {
 // last of order) so that a class whose pods another's spread counts, while
 // its own spread does not count the other's, comes first: the wider spread
 // then balances around the narrower one's pods, and both end even. Where
-// two spreads count each other the original order stays.
+// two spreads count each other, a class held to one zone goes first, and
+// otherwise the original order stays.
 func orderSpreads(order []*pending) []*pending {
 	first := slices.IndexFunc(order, func(c *pending) bool { return spreadRank(c) == 2 })
 	if first < 0 || len(order)-first < 2 {
@@ -319,11 +351,28 @@ func orderSpreads(order []*pending) []*pending {
 	counts := func(y, x *pending) bool { // y's spread counts x's pods
 		return y.pods[0].Namespace == x.pods[0].Namespace && y.zoneSpreadSelector.Matches(labels.Set(x.pods[0].Labels))
 	}
+	// x precedes y when y's spread counts x's pods and not the other way
+	// round, or both count each other and only x is held to one zone: it
+	// cannot move, y can balance around it.
+	precedes := func(x, y *pending) bool {
+		if !counts(y, x) {
+			return false
+		}
+		return !counts(x, y) || oneZone(x) && !oneZone(y)
+	}
 	before := make([]int, len(hard)) // how many must come before each
 	for i, y := range hard {
 		for j, x := range hard {
-			if i != j && counts(y, x) && !counts(x, y) {
+			if i != j && precedes(x, y) {
 				before[i]++
+			}
+			// Two spreads with other selectors that count each other's
+			// pods: whichever kube-scheduler binds last may find its
+			// skew broken by the other's pods.
+			if j > i && counts(x, y) && counts(y, x) && x.zoneSpreadSelector.String() != y.zoneSpreadSelector.String() {
+				what := "a topology spread on zones whose pods another pending class's spread, with another selector, counts (%s)"
+				y.ignored = append(y.ignored, fmt.Sprintf(what, x.pods[0].Name))
+				x.ignored = append(x.ignored, fmt.Sprintf(what, y.pods[0].Name))
 			}
 		}
 	}
@@ -348,10 +397,20 @@ func orderSpreads(order []*pending) []*pending {
 		done[next] = true
 		out = append(out, hard[next])
 		for i, y := range hard {
-			if !done[i] && counts(y, hard[next]) && !counts(hard[next], y) {
+			if !done[i] && precedes(hard[next], y) {
 				before[i]--
 			}
 		}
 	}
 	return out
+}
+
+// oneZone reports whether the class's node constraints allow one zone only.
+func oneZone(c *pending) bool {
+	for _, t := range c.terms {
+		if zone := t.Get(corev1.LabelTopologyZone); zone == nil || !zone.Finite() || zone.Len() != 1 {
+			return false
+		}
+	}
+	return len(c.terms) > 0
 }

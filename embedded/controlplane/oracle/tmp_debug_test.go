@@ -20,14 +20,14 @@ func TestDebugDecision(t *testing.T) {
 			smaller = append(smaller, it)
 		}
 	}
-	g := gen{rand.New(rand.NewPCG(20261128, 41))}
+	g := gen{rand.New(rand.NewPCG(3, 4))}
 	var sc *scenario
 	for range n + 1 {
 		sc = g.cluster(smaller)
 	}
 	r := scheduling.Solve(sc.input)
 	for _, p := range sc.input.Pods {
-		t.Logf("pod %s/%s labels %v affinity %+v", p.Namespace, p.Name, p.Labels, p.Spec.Affinity)
+		t.Logf("pod %s/%s labels %v affinity %+v spread %+v selector %v", p.Namespace, p.Name, p.Labels, p.Spec.Affinity, p.Spec.TopologySpreadConstraints, p.Spec.NodeSelector)
 	}
 	for _, e := range r.Existing {
 		t.Logf("existing %s -> %s", e.Pod.Name, e.Node)
