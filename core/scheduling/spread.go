@@ -255,6 +255,7 @@ func (c *pending) distribute(zones []string, counts map[string]int, maxSkew int3
 	}
 	return d
 }
+
 // shareSpread counts the pods a class just sent to each zone in the zone
 // spreads of the other classes whose selectors match them, so that a spread
 // over several Deployments (one selector, several shapes) stays even across
@@ -279,7 +280,6 @@ func (s *solver) shareSpread(c *pending, zones []string, share []int) {
 		}
 	}
 }
-
 
 // anyInZone reports whether a node in zone can meet one of the terms of a
 // and one of b.
@@ -369,6 +369,14 @@ func orderSpreads(order []*pending) []*pending {
 			// Two spreads with other selectors that count each other's
 			// pods: whichever kube-scheduler binds last may find its
 			// skew broken by the other's pods.
+			if j > i && counts(x, y) && counts(y, x) && x.zoneSpreadSelector.String() == y.zoneSpreadSelector.String() &&
+				(x.zoneMinDomains != y.zoneMinDomains || x.zoneSpreadHonorsAffinity && describeTerms(x.affinityTerms) != describeTerms(y.affinityTerms)) {
+				// One spread over the same pods, but each counts other
+				// zones: the pods of one may skew the other's.
+				what := "a topology spread on zones over the same pods as another pending class's (%s), with other node affinity or minDomains"
+				y.ignored = append(y.ignored, fmt.Sprintf(what, x.pods[0].Name))
+				x.ignored = append(x.ignored, fmt.Sprintf(what, y.pods[0].Name))
+			}
 			if j > i && counts(x, y) && counts(y, x) && x.zoneSpreadSelector.String() != y.zoneSpreadSelector.String() {
 				what := "a topology spread on zones whose pods another pending class's spread, with another selector, counts (%s)"
 				y.ignored = append(y.ignored, fmt.Sprintf(what, x.pods[0].Name))
