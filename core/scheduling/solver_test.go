@@ -1116,3 +1116,127 @@ func reasons(r *Result) string {
 	}
 	return strings.Join(out, "; ")
 }
+
+func TestHostPortsAcrossClassesKeepThemApart(t *testing.T) {
+	port := func(p *corev1.Pod) {
+		p.Spec.Containers[0].Ports = []corev1.ContainerPort{{ContainerPort: 8080, HostPort: 8080}}
+	}
+	in := Input{Pods: append(pods(3, "web", "250m", "512Mi", port), pods(3, "api", "500m", "512Mi", port)...), NodePools: []*NodePool{nodePool(t, "default")}}
+	r := Solve(in)
+	checkValid(t, in, r)
+	if len(r.Unschedulable) != 0 || len(r.NodeClaims) != 6 {
+		t.Fatalf("%d new nodes, unschedulable %v; want one per pod", len(r.NodeClaims), r.Unschedulable)
+	}
+}
+
+func TestHostnameAffinityAmongItsOwnPodsSharesOneNode(t *testing.T) {
+	together := withAffinity(podTerm(corev1.LabelHostname, "cache"))
+	for name, tc := range map[string]struct {
+		pods      int
+		cpu       string
+		placed    int
+		wantNodes int
+	}{
+		"all fit one node":      {4, "1", 4, 1},
+		"more than the largest": {3, "400", 2, 1},
+	} {
+		t.Run(name, func(t *testing.T) {
+			in := Input{Pods: pods(tc.pods, "cache", tc.cpu, "1Gi", together), NodePools: []*NodePool{nodePool(t, "default")}}
+			r := Solve(in)
+			checkValid(t, in, r)
+			if len(r.NodeClaims) != tc.wantNodes || len(r.NodeClaims[0].Pods) != tc.placed || len(r.Warnings) != 0 {
+				t.Fatalf("%d nodes (first with %d pods), warnings %v; want %d with %d", len(r.NodeClaims), len(r.NodeClaims[0].Pods), r.Warnings, tc.wantNodes, tc.placed)
+			}
+			if len(r.Unschedulable) != tc.pods-tc.placed || tc.placed < tc.pods && !strings.Contains(r.Unschedulable[0].Reason, "share the first one's node") {
+				t.Errorf("unschedulable %s", reasons(r))
+			}
+		})
+	}
+}
+
+func TestPreferredZoneSpreadSpreadsWithoutRefusingPods(t *testing.T) {
+	anyway := func(p *corev1.Pod) {
+		p.Spec.TopologySpreadConstraints = []corev1.TopologySpreadConstraint{{
+			MaxSkew: 1, TopologyKey: corev1.LabelTopologyZone, WhenUnsatisfiable: corev1.ScheduleAnyway, LabelSelector: metaSelector("app", "web"),
+		}}
+	}
+	for _, zones := range [][]string{{"us-west-2a", "us-west-2b", "us-west-2c"}, {"us-west-2a"}} {
+		in := Input{Pods: pods(6, "web", "1", "2Gi", anyway), NodePools: []*NodePool{threeZonePool(t, zones...)}}
+		r := Solve(in)
+		checkValid(t, in, r)
+		if len(r.Unschedulable) != 0 {
+			t.Fatalf("zones %v: unschedulable %s", zones, reasons(r))
+		}
+		perZone := map[string]int{}
+		for _, nc := range r.NodeClaims {
+			for _, zone := range nc.Requirements.Get(corev1.LabelTopologyZone).Values() {
+				perZone[zone] += len(nc.Pods)
+			}
+		}
+		for _, zone := range zones {
+			if perZone[zone] != 6/len(zones) {
+				t.Errorf("zones %v: pods per zone %v, want them even", zones, perZone)
+			}
+		}
+	}
+}
+
+func TestZoneSpreadUsesAnotherPoolForZonesTheFirstLacks(t *testing.T) {
+	spread := func(p *corev1.Pod) {
+		p.Spec.TopologySpreadConstraints = []corev1.TopologySpreadConstraint{{
+			MaxSkew: 1, TopologyKey: corev1.LabelTopologyZone, WhenUnsatisfiable: corev1.DoNotSchedule, LabelSelector: metaSelector("app", "web"), MinDomains: ptr.To(int32(3)),
+		}}
+	}
+	spot := nodePool(t, "spot", withWeight(10), withRequirement(corev1.LabelTopologyZone, corev1.NodeSelectorOpIn, "us-west-2a", "us-west-2b"),
+		withRequirement(v1.LabelCapacityType, corev1.NodeSelectorOpIn, v1.CapacityTypeSpot))
+	onDemand := threeZonePool(t)
+	in := Input{Pods: pods(6, "web", "1", "2Gi", spread), NodePools: []*NodePool{spot, onDemand}}
+	r := Solve(in)
+	checkValid(t, in, r)
+	if len(r.Unschedulable) != 0 {
+		t.Fatalf("unschedulable %s", reasons(r))
+	}
+	perZone, pools := map[string]int{}, map[string]string{}
+	for _, nc := range r.NodeClaims {
+		zone := zoneOf(t, nc)
+		perZone[zone] += len(nc.Pods)
+		pools[zone] = nc.NodePool
+	}
+	if perZone["us-west-2a"] != 2 || perZone["us-west-2b"] != 2 || perZone["us-west-2c"] != 2 || pools["us-west-2a"] != "spot" || pools["us-west-2c"] != "default" {
+		t.Errorf("pods per zone %v from pools %v; want two per zone, zone c from the on-demand pool", perZone, pools)
+	}
+}
+
+func TestPodsCountedInAnotherDeploymentsSpreadSpreadToo(t *testing.T) {
+	spread := func(p *corev1.Pod) {
+		p.Spec.TopologySpreadConstraints = []corev1.TopologySpreadConstraint{{
+			MaxSkew: 1, TopologyKey: corev1.LabelTopologyZone, WhenUnsatisfiable: corev1.DoNotSchedule, LabelSelector: metaSelector("tier", "web"),
+		}}
+	}
+	web := func(p *corev1.Pod) { p.Labels["tier"] = "web" }
+	// The old ReplicaSet's pods have no spread, but the new one's counts them.
+	in := Input{Pods: append(pods(5, "old", "1", "2Gi", web), pods(4, "new", "500m", "1Gi", web, spread)...), NodePools: []*NodePool{threeZonePool(t)}}
+	r := Solve(in)
+	checkValid(t, in, r)
+	perZone := map[string]int{}
+	for _, nc := range r.NodeClaims {
+		perZone[zoneOf(t, nc)] += len(nc.Pods)
+	}
+	least, most := 9, 0
+	for _, zone := range []string{"us-west-2a", "us-west-2b", "us-west-2c"} {
+		least, most = min(least, perZone[zone]), max(most, perZone[zone])
+	}
+	if len(r.Unschedulable) != 0 || most-least > 1 {
+		t.Errorf("tier=web pods per zone %v, unschedulable %s; want skew at most 1", perZone, reasons(r))
+	}
+}
+
+func TestCircularPodAffinityWaits(t *testing.T) {
+	in := Input{Pods: append(pods(2, "web", "1", "2Gi", withAffinity(podTerm(corev1.LabelTopologyZone, "db"))),
+		pods(2, "db", "1", "2Gi", withAffinity(podTerm(corev1.LabelTopologyZone, "web")))...), NodePools: []*NodePool{threeZonePool(t)}}
+	r := Solve(in)
+	checkValid(t, in, r)
+	if len(r.NodeClaims) != 0 || len(r.Unschedulable) != 4 || !strings.Contains(r.Unschedulable[0].Reason, "cannot run before it does") {
+		t.Errorf("%d new nodes, unschedulable %s; want all four waiting", len(r.NodeClaims), reasons(r))
+	}
+}
