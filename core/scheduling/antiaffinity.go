@@ -34,7 +34,11 @@ func repelled(classes []*pending, ns namespaces) map[*podClass]int {
 	if len(withTerms) == 0 && len(withPorts) < 2 {
 		return nil
 	}
-	withTerms = append(withTerms, withPorts...)
+	for _, a := range withPorts {
+		if !slices.Contains(withTerms, a) {
+			withTerms = append(withTerms, a)
+		}
+	}
 	// Many classes with anti-affinity (a StatefulSet's pods each carry a
 	// label of their own, so each is a class) would make the pairwise
 	// check quadratic: give each of them nodes of its own instead, which
@@ -88,8 +92,10 @@ const maxConflictChecks = 1 << 20
 // pods the terms it gets select, both ways round: the result is symmetric.
 func conflicting(classes, withTerms []*pending, ns namespaces, terms func(*pending) []corev1.PodAffinityTerm) map[*podClass][]*podClass {
 	conflicts := map[*podClass][]*podClass{}
+	seen := map[[2]*podClass]bool{}
 	conflict := func(a, b *podClass) {
-		if !slices.Contains(conflicts[a], b) {
+		if !seen[[2]*podClass{a, b}] {
+			seen[[2]*podClass{a, b}], seen[[2]*podClass{b, a}] = true, true
 			conflicts[a] = append(conflicts[a], b)
 			conflicts[b] = append(conflicts[b], a)
 		}
@@ -105,7 +111,7 @@ func conflicting(classes, withTerms []*pending, ns namespaces, terms func(*pendi
 		for _, term := range terms(a) {
 			matches := ns.matcher(term, namespace)
 			for _, b := range classes {
-				if a == b || b.left() == 0 || slices.Contains(conflicts[a.podClass], b.podClass) {
+				if a == b || b.left() == 0 || seen[[2]*podClass{a.podClass, b.podClass}] {
 					continue
 				}
 				if slices.ContainsFunc(representatives[b.podClass], matches) {
@@ -283,7 +289,7 @@ func (z *zoneSeparation) before(s *solver, c *pending) {
 		c.terms = and(c.terms, []requirements.Requirements{requirements.NewRequirements(requirements.MustNew(corev1.LabelTopologyZone, requirements.OpNotIn, avoid...))})
 		c.avoided = append(c.avoided, fmt.Sprintf("zones %s (pending pods going there repel it or it repels them)", strings.Join(avoid, ", ")))
 	}
-	if _, pinned := s.pinned[c.podClass]; later && c.zoneSpread == 0 && !pinned {
+	if _, pinned := s.pinned[c.podClass]; later && (c.zoneSpread == 0 || c.zoneSpreadSoft) && !pinned {
 		if zone, ok := s.cheapestZone(c); ok {
 			c.terms = and(c.terms, []requirements.Requirements{requirements.NewRequirements(requirements.MustNew(corev1.LabelTopologyZone, requirements.OpIn, zone))})
 			s.pinned[c.podClass] = zone

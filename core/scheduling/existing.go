@@ -141,8 +141,9 @@ func (s *solver) resolveAffinity(c *pending, rooms []*room, classes []*pending) 
 	for _, term := range c.podAffinity {
 		var zones []string
 		running := 0
+		matches := s.namespaces.matcher(term, pod.Namespace)
 		for _, r := range rooms {
-			if !slices.ContainsFunc(r.pods, func(p *corev1.Pod) bool { return s.namespaces.termMatches(term, pod.Namespace, p) }) {
+			if !slices.ContainsFunc(r.pods, matches) {
 				continue
 			}
 			running++
@@ -331,34 +332,39 @@ func (s *solver) podToPodAllows(c *podClass, pod *corev1.Pod, r *room, rooms []*
 	if a := pod.Spec.Affinity; a != nil {
 		if a.PodAntiAffinity != nil {
 			for _, term := range a.PodAntiAffinity.RequiredDuringSchedulingIgnoredDuringExecution {
+				matches := s.namespaces.matcher(term, pod.Namespace)
 				for _, other := range rooms {
-					if !sameDomain(term.TopologyKey, other) {
-						continue
-					}
-					for _, p := range other.pods {
-						if s.namespaces.termMatches(term, pod.Namespace, p) {
-							return false
-						}
+					if sameDomain(term.TopologyKey, other) && slices.ContainsFunc(other.pods, matches) {
+						return false
 					}
 				}
 			}
 		}
 		if a.PodAffinity != nil {
-			for _, term := range a.PodAffinity.RequiredDuringSchedulingIgnoredDuringExecution {
-				if _, ok := r.node.Labels[term.TopologyKey]; !ok {
-					return false
-				}
-				found := false
+			terms := a.PodAffinity.RequiredDuringSchedulingIgnoredDuringExecution
+			// As kube-scheduler: with no pod anywhere matching any of the
+			// terms, a pod that matches all of them may start the group.
+			first, anyMatch := true, false
+			for _, term := range terms {
+				matches := s.namespaces.matcher(term, pod.Namespace)
+				first = first && matches(pod)
 				for _, other := range rooms {
-					if sameDomain(term.TopologyKey, other) && slices.ContainsFunc(other.pods, func(p *corev1.Pod) bool { return s.namespaces.termMatches(term, pod.Namespace, p) }) {
-						found = true
-						break
-					}
+					anyMatch = anyMatch || slices.ContainsFunc(other.pods, matches)
 				}
-				// With no matching pod anywhere, a pod that matches its
-				// own term may start the group, as kube-scheduler allows.
-				if !found && !(s.namespaces.termMatches(term, pod.Namespace, pod) && !s.namespaces.anyMatch(rooms, term, pod.Namespace)) {
-					return false
+			}
+			for _, term := range terms {
+				if _, ok := r.node.Labels[term.TopologyKey]; !ok {
+					return false // even for the first pod
+				}
+			}
+			if !(first && !anyMatch) {
+				for _, term := range terms {
+					matches := s.namespaces.matcher(term, pod.Namespace)
+					if !slices.ContainsFunc(rooms, func(other *room) bool {
+						return sameDomain(term.TopologyKey, other) && slices.ContainsFunc(other.pods, matches)
+					}) {
+						return false
+					}
 				}
 			}
 		}
@@ -371,7 +377,7 @@ func (s *solver) podToPodAllows(c *podClass, pod *corev1.Pod, r *room, rooms []*
 				continue
 			}
 			for _, term := range a.PodAntiAffinity.RequiredDuringSchedulingIgnoredDuringExecution {
-				if sameDomain(term.TopologyKey, other) && s.namespaces.termMatches(term, p.Namespace, pod) {
+				if sameDomain(term.TopologyKey, other) && s.namespaces.matcher(term, p.Namespace)(pod) {
 					return false
 				}
 			}

@@ -1,6 +1,7 @@
 package scheduling
 
 import (
+	"maps"
 	"slices"
 
 	corev1 "k8s.io/api/core/v1"
@@ -15,7 +16,13 @@ type namespaces map[string]labels.Set
 func newNamespaces(list []*corev1.Namespace) namespaces {
 	out := make(namespaces, len(list))
 	for _, n := range list {
-		out[n.Name] = n.Labels
+		l := maps.Clone(labels.Set(n.Labels))
+		if l == nil {
+			l = labels.Set{}
+		}
+		// The API server sets it on every namespace; manifests may not.
+		l[corev1.LabelMetadataName] = n.Name
+		out[n.Name] = l
 	}
 	return out
 }
@@ -63,16 +70,10 @@ func (n namespaces) matcher(term corev1.PodAffinityTerm, namespace string) func(
 	}
 }
 
-// termMatches reports whether an affinity term of a pod in namespace selects
-// pod p.
-func (n namespaces) termMatches(term corev1.PodAffinityTerm, namespace string, p *corev1.Pod) bool {
-	return n.matcher(term, namespace)(p)
-}
-
 // selectsItself reports whether an affinity term of the pod selects the pod
 // itself.
 func (n namespaces) selectsItself(pod *corev1.Pod, term corev1.PodAffinityTerm) bool {
-	return n.termMatches(term, pod.Namespace, pod)
+	return n.matcher(term, pod.Namespace)(pod)
 }
 
 // pendingMatches returns the classes with pods still to place that the
@@ -86,14 +87,4 @@ func (n namespaces) pendingMatches(term corev1.PodAffinityTerm, namespace string
 		}
 	}
 	return out
-}
-
-func (n namespaces) anyMatch(rooms []*room, term corev1.PodAffinityTerm, namespace string) bool {
-	matches := n.matcher(term, namespace)
-	for _, other := range rooms {
-		if slices.ContainsFunc(other.pods, matches) {
-			return true
-		}
-	}
-	return false
 }

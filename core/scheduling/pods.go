@@ -98,24 +98,31 @@ type classKey struct {
 	Tolerations  []corev1.Toleration               `json:"t,omitempty"`
 	Spread       []corev1.TopologySpreadConstraint `json:"s,omitempty"`
 	Labels       map[string]string                 `json:"l,omitempty"`
-	Overhead     corev1.ResourceList               `json:"o,omitempty"`
 	Namespace    string                            `json:"n,omitempty"`
+	HostPorts    []string                          `json:"h,omitempty"`
 	Volumes      string                            `json:"v,omitempty"`
 }
 
 // classify groups pods into equivalence classes, in the order their first
 // pods appear.
-func classify(d *dims, pods []*corev1.Pod, vols *volumes, ns namespaces) []*podClass {
+func classify(d *dims, pods []*corev1.Pod, vols *volumes, ns namespaces, selected map[string]bool) []*podClass {
 	byKey := map[string]*podClass{}
 	var out []*podClass
 	for _, pod := range pods {
 		requests := d.fromList(resourcehelper.PodRequests(pod, resourcehelper.PodResourcesOptions{}), true)
 		requests[dimPods] = 1
 		key := classKey{Requests: requests, NodeSelector: pod.Spec.NodeSelector, Affinity: pod.Spec.Affinity,
-			Tolerations: pod.Spec.Tolerations, Spread: pod.Spec.TopologySpreadConstraints}
-		// Labels and namespace matter only when constraints refer to pods.
-		if pod.Spec.Affinity != nil && (pod.Spec.Affinity.PodAffinity != nil || pod.Spec.Affinity.PodAntiAffinity != nil) || len(pod.Spec.TopologySpreadConstraints) > 0 {
-			key.Labels, key.Namespace = pod.Labels, pod.Namespace
+			Tolerations: pod.Spec.Tolerations, Spread: pod.Spec.TopologySpreadConstraints, Namespace: pod.Namespace, HostPorts: hostPorts(pod)}
+		// Of the labels, those some selector looks at: pods that differ in
+		// them are counted or repelled differently. (The others, such as a
+		// StatefulSet pod's own name, would make every pod a class.)
+		for k, v := range pod.Labels {
+			if selected[k] {
+				if key.Labels == nil {
+					key.Labels = map[string]string{}
+				}
+				key.Labels[k] = v
+			}
 		}
 		var volumeTerms []requirements.Requirements
 		var volumeErr error
@@ -267,12 +274,25 @@ func newPodClass(pod *corev1.Pod, requests vec, ns namespaces) *podClass {
 				c.ignored = append(c.ignored, "topology spread with an invalid label selector")
 				continue
 			}
+			if c.zoneSpread != 0 {
+				// A second spread over zones: over the same pods, the
+				// tighter one holds both.
+				if selector.String() != c.zoneSpreadSelector.String() || ptr.Deref(s.MinDomains, 1) != c.zoneMinDomains {
+					c.ignored = append(c.ignored, "a second topology spread on zones with another selector or minDomains")
+				}
+				c.zoneSpread = min(c.zoneSpread, s.MaxSkew)
+				continue
+			}
 			c.zoneSpread, c.zoneSpreadSelector = s.MaxSkew, selector
 			c.zoneMinDomains = ptr.Deref(s.MinDomains, 1)
 			c.zoneSpreadHonorsAffinity = ptr.Deref(s.NodeAffinityPolicy, corev1.NodeInclusionPolicyHonor) == corev1.NodeInclusionPolicyHonor
 			c.zoneSpreadHonorsTaints = ptr.Deref(s.NodeTaintsPolicy, corev1.NodeInclusionPolicyIgnore) == corev1.NodeInclusionPolicyHonor
 		default:
-			c.ignored = append(c.ignored, "topology spread on "+s.TopologyKey)
+			if s.TopologyKey == corev1.LabelTopologyZone {
+				c.ignored = append(c.ignored, "topology spread on zones that does not count its own pods")
+			} else {
+				c.ignored = append(c.ignored, "topology spread on "+s.TopologyKey)
+			}
 		}
 	}
 	if c.zoneSpread == 0 && preferredZoneSpread != nil {
@@ -282,15 +302,53 @@ func newPodClass(pod *corev1.Pod, requests vec, ns namespaces) *podClass {
 			c.zoneSpreadHonorsTaints = ptr.Deref(preferredZoneSpread.NodeTaintsPolicy, corev1.NodeInclusionPolicyIgnore) == corev1.NodeInclusionPolicyHonor
 		}
 	}
-	for _, container := range pod.Spec.Containers {
-		for _, port := range container.Ports {
-			if port.HostPort > 0 {
-				// Two pods of the class would claim the same host port.
-				c.limitPerNode(1)
+	if len(hostPorts(pod)) > 0 {
+		// Two pods of the class would claim the same host port.
+		c.limitPerNode(1)
+	}
+	return c
+}
+
+// selectedLabelKeys are the label keys that some selector of the pods'
+// affinity, anti-affinity or topology spread looks at (matchLabelKeys
+// included): pods that differ only in other labels are equivalent.
+func selectedLabelKeys(pods ...[]*corev1.Pod) map[string]bool {
+	keys := map[string]bool{}
+	addSelector := func(s *metav1.LabelSelector) {
+		if s == nil {
+			return
+		}
+		for k := range s.MatchLabels {
+			keys[k] = true
+		}
+		for _, e := range s.MatchExpressions {
+			keys[e.Key] = true
+		}
+	}
+	addTerms := func(terms []corev1.PodAffinityTerm) {
+		for _, t := range terms {
+			addSelector(t.LabelSelector)
+		}
+	}
+	for _, list := range pods {
+		for _, pod := range list {
+			if a := pod.Spec.Affinity; a != nil {
+				if a.PodAffinity != nil {
+					addTerms(a.PodAffinity.RequiredDuringSchedulingIgnoredDuringExecution)
+				}
+				if a.PodAntiAffinity != nil {
+					addTerms(a.PodAntiAffinity.RequiredDuringSchedulingIgnoredDuringExecution)
+				}
+			}
+			for _, s := range pod.Spec.TopologySpreadConstraints {
+				addSelector(s.LabelSelector)
+				for _, k := range s.MatchLabelKeys {
+					keys[k] = true
+				}
 			}
 		}
 	}
-	return c
+	return keys
 }
 
 // spreadSelector is a spread's label selector with its matchLabelKeys: the

@@ -56,7 +56,7 @@ func preparePools(d *dims, in []*NodePool, daemonSets []*appsv1.DaemonSet) ([]*p
 	for _, ds := range daemonSets {
 		daemonPods = append(daemonPods, &corev1.Pod{ObjectMeta: ds.Spec.Template.ObjectMeta, Spec: ds.Spec.Template.Spec})
 	}
-	daemonClasses := classify(d, daemonPods, nil, nil)
+	daemonClasses := classify(d, daemonPods, nil, nil, nil)
 	var out []*pool
 	var warnings []string
 	for _, np := range in {

@@ -24,7 +24,11 @@ const maxCandidates = 60
 func Solve(in Input) *Result {
 	d := newDims()
 	ns := newNamespaces(in.Namespaces)
-	classes := classify(d, in.Pods, newVolumes(in), ns)
+	running := make([]*corev1.Pod, 0, len(in.Nodes))
+	for _, n := range in.Nodes {
+		running = append(running, n.Pods...)
+	}
+	classes := classify(d, in.Pods, newVolumes(in), ns, selectedLabelKeys(in.Pods, running))
 	pools, warnings := preparePools(d, in.NodePools, in.DaemonSets)
 	for _, c := range classes {
 		c.requests = d.resize(c.requests)

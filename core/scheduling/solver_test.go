@@ -1240,3 +1240,49 @@ func TestCircularPodAffinityWaits(t *testing.T) {
 		t.Errorf("%d new nodes, unschedulable %s; want all four waiting", len(r.NodeClaims), reasons(r))
 	}
 }
+
+func TestPodsAlikeButForHostPortsOrSelectedLabelsAreNotOneClass(t *testing.T) {
+	port := func(p *corev1.Pod) {
+		p.Spec.Containers[0].Ports = []corev1.ContainerPort{{ContainerPort: 9100, HostPort: 9100}}
+	}
+	in := Input{Pods: append(pods(3, "web", "250m", "512Mi"), pods(3, "agent", "250m", "512Mi", port)...), NodePools: []*NodePool{nodePool(t, "default")}}
+	r := Solve(in)
+	checkValid(t, in, r)
+	for _, nc := range r.NodeClaims {
+		agents := 0
+		for _, p := range nc.Pods {
+			if p.Labels["app"] == "agent" {
+				agents++
+			}
+		}
+		if agents > 1 {
+			t.Errorf("a new node holds %d pods with host port 9100", agents)
+		}
+	}
+	// A spread on app=web must count the web pods, not the plain x pods
+	// that share their shape.
+	spread := func(p *corev1.Pod) {
+		p.Spec.TopologySpreadConstraints = []corev1.TopologySpreadConstraint{{
+			MaxSkew: 1, TopologyKey: corev1.LabelTopologyZone, WhenUnsatisfiable: corev1.DoNotSchedule, LabelSelector: metaSelector("app", "web"),
+		}}
+	}
+	in = Input{Pods: append(append(pods(6, "x", "1", "2Gi"), pods(6, "web", "1", "2Gi")...), pods(3, "web", "500m", "1Gi", spread)...),
+		NodePools: []*NodePool{threeZonePool(t)}}
+	r = Solve(in)
+	checkValid(t, in, r)
+	perZone := map[string]int{}
+	for _, nc := range r.NodeClaims {
+		for _, p := range nc.Pods {
+			if p.Labels["app"] == "web" {
+				perZone[zoneOf(t, nc)]++
+			}
+		}
+	}
+	least, most := 9, 0
+	for _, zone := range []string{"us-west-2a", "us-west-2b", "us-west-2c"} {
+		least, most = min(least, perZone[zone]), max(most, perZone[zone])
+	}
+	if len(r.Unschedulable) != 0 || most-least > 1 {
+		t.Errorf("app=web pods per zone %v, unschedulable %s; want skew at most 1", perZone, reasons(r))
+	}
+}

@@ -117,7 +117,7 @@ func (s *solver) spreadOverZones(c *pending, fits []poolFit, domains []string) [
 			return []zonePart{{c, first.pool, first.reqs}}
 		}
 		emptiest := slices.MinFunc(zones, func(a, b string) int { return cmp.Compare(c.zoneCounts[a], c.zoneCounts[b]) })
-		s.shareSpread(c, []string{emptiest}, []int{int(c.left())})
+		s.shareSpread(c, []string{emptiest}, []int{int(c.left())}, map[string]poolFit{emptiest: first})
 		return []zonePart{{c, first.pool, first.reqs.Merge(requirements.NewRequirements(requirements.MustNew(corev1.LabelTopologyZone, requirements.OpIn, emptiest)))}}
 	}
 	counts := maps.Clone(c.zoneCounts)
@@ -137,7 +137,7 @@ func (s *solver) spreadOverZones(c *pending, fits []poolFit, domains []string) [
 	otherZones := slices.ContainsFunc(slices.Collect(maps.Keys(counts)), func(z string) bool { return !slices.Contains(zones, z) })
 	if len(zones) == 0 || len(zones) == 1 && c.zoneMinDomains <= 1 && !otherZones {
 		if len(zones) == 1 {
-			s.shareSpread(c, zones, []int{int(c.left())})
+			s.shareSpread(c, zones, []int{int(c.left())}, map[string]poolFit{zones[0]: first})
 		}
 		return []zonePart{{c, first.pool, first.reqs}}
 	}
@@ -180,7 +180,7 @@ func (s *solver) spreadOverZones(c *pending, fits []poolFit, domains []string) [
 		s.result.Unschedulable = append(s.result.Unschedulable, Unschedulable{Pod: pod, Reason: reason})
 	}
 	left = left[:d.placed]
-	s.shareSpread(c, zones, d.share)
+	s.shareSpread(c, zones, d.share, from)
 	var parts []zonePart
 	next := 0
 	for i, zone := range zones {
@@ -259,9 +259,8 @@ func (c *pending) distribute(zones []string, counts map[string]int, maxSkew int3
 // shareSpread counts the pods a class just sent to each zone in the zone
 // spreads of the other classes whose selectors match them, so that a spread
 // over several Deployments (one selector, several shapes) stays even across
-// all of them. A class whose spread honours node affinity counts them unless
-// no node can meet both classes' node affinity.
-func (s *solver) shareSpread(c *pending, zones []string, share []int) {
+// all of them, on the nodes each spread counts.
+func (s *solver) shareSpread(c *pending, zones []string, share []int, from map[string]poolFit) {
 	pod := c.pods[0]
 	for _, o := range s.classes {
 		if o.podClass == c.podClass || o.zoneSpread == 0 || o.zoneAntiAffinity || o.pods[0].Namespace != pod.Namespace ||
@@ -272,9 +271,13 @@ func (s *solver) shareSpread(c *pending, zones []string, share []int) {
 			o.zoneCounts = map[string]int{}
 		}
 		for i, zone := range zones {
-			// A spread that honours node affinity counts only the nodes
-			// its pods may use.
-			if !o.zoneSpreadHonorsAffinity || anyInZone(o.affinityTerms, c.affinityTerms, zone) {
+			// A spread counts only the nodes its pods may use (honouring
+			// node affinity) and tolerate (honouring taints).
+			f := from[zone]
+			if o.zoneSpreadHonorsTaints && !tolerates(o.tolerations, f.pool.taints) {
+				continue
+			}
+			if !o.zoneSpreadHonorsAffinity || anyInZone(o.affinityTerms, []requirements.Requirements{f.reqs}, zone) {
 				o.zoneCounts[zone] += share[i]
 			}
 		}
@@ -310,11 +313,12 @@ func joinZoneSpreads(classes []*podClass) {
 			continue
 		}
 		pod := c.pods[0]
+		representatives := distinctLabels(c.pods)
 		for _, o := range classes {
 			if o == c || o.zoneSpread == 0 || o.zoneSpreadSoft || o.zoneAntiAffinity || o.err != nil || o.pods[0].Namespace != pod.Namespace {
 				continue
 			}
-			if !slices.ContainsFunc(distinctLabels(c.pods), func(p *corev1.Pod) bool { return o.zoneSpreadSelector.Matches(labels.Set(p.Labels)) }) {
+			if !slices.ContainsFunc(representatives, func(p *corev1.Pod) bool { return o.zoneSpreadSelector.Matches(labels.Set(p.Labels)) }) {
 				continue
 			}
 			c.zoneSpread, c.zoneSpreadSelector, c.zoneSpreadSoft, c.zoneMinDomains = o.zoneSpread, o.zoneSpreadSelector, true, 1
@@ -366,18 +370,20 @@ func orderSpreads(order []*pending) []*pending {
 			if i != j && precedes(x, y) {
 				before[i]++
 			}
-			// Two spreads with other selectors that count each other's
-			// pods: whichever kube-scheduler binds last may find its
+			if j <= i || x.zoneAntiAffinity || y.zoneAntiAffinity || !counts(x, y) || !counts(y, x) {
+				continue
+			}
+			// Two spreads that count each other's pods, over the same
+			// pods but each counting other zones, or with other
+			// selectors: whichever kube-scheduler binds last may find its
 			// skew broken by the other's pods.
-			if j > i && counts(x, y) && counts(y, x) && x.zoneSpreadSelector.String() == y.zoneSpreadSelector.String() &&
+			if x.zoneSpreadSelector.String() == y.zoneSpreadSelector.String() &&
 				(x.zoneMinDomains != y.zoneMinDomains || x.zoneSpreadHonorsAffinity && describeTerms(x.affinityTerms) != describeTerms(y.affinityTerms)) {
-				// One spread over the same pods, but each counts other
-				// zones: the pods of one may skew the other's.
 				what := "a topology spread on zones over the same pods as another pending class's (%s), with other node affinity or minDomains"
 				y.ignored = append(y.ignored, fmt.Sprintf(what, x.pods[0].Name))
 				x.ignored = append(x.ignored, fmt.Sprintf(what, y.pods[0].Name))
 			}
-			if j > i && counts(x, y) && counts(y, x) && x.zoneSpreadSelector.String() != y.zoneSpreadSelector.String() {
+			if x.zoneSpreadSelector.String() != y.zoneSpreadSelector.String() {
 				what := "a topology spread on zones whose pods another pending class's spread, with another selector, counts (%s)"
 				y.ignored = append(y.ignored, fmt.Sprintf(what, x.pods[0].Name))
 				x.ignored = append(x.ignored, fmt.Sprintf(what, y.pods[0].Name))
@@ -394,13 +400,16 @@ func orderSpreads(order []*pending) []*pending {
 				break
 			}
 		}
-		if next < 0 { // a cycle cannot happen, but never loop forever
+		if next < 0 {
+			// A cycle (each spread counting the next one's pods): break it
+			// at the first, whose pods may then find their skew broken.
 			for i := range hard {
 				if !done[i] {
 					next = i
 					break
 				}
 			}
+			hard[next].ignored = append(hard[next].ignored, "a topology spread on zones in a cycle of spreads that count each other's pods")
 		}
 		done[next] = true
 		out = append(out, hard[next])
