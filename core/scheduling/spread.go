@@ -170,7 +170,7 @@ func (s *solver) spreadOverZones(c *pending, fits []poolFit, domains []string) [
 	reason := fmt.Sprintf("its topology spread over zones needs minDomains %d but its pods can go to %d zones (%s), so each zone may hold at most maxSkew %d of them, and they are full",
 		c.zoneMinDomains, len(zones), strings.Join(zones, ", "), c.zoneSpread)
 	if !d.capped {
-		reason = fmt.Sprintf("its topology spread over zones counts zone %s, where no NodePool can launch a node for it, with %d of its pods, so the zones it can launch in (%s) may hold at most %d, and they are full",
+		reason = fmt.Sprintf("its topology spread over zones counts zone %s, where its pods cannot go (no NodePool launches there for them, or pod anti-affinity keeps them out), with %d of its pods, so the zones they can go to (%s) may hold at most %d, and they are full",
 			d.floorZone, d.floor, strings.Join(zones, ", "), d.floor+int(c.zoneSpread))
 	}
 	if c.zoneAntiAffinity {
