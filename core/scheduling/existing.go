@@ -198,7 +198,10 @@ func (s *solver) resolveAffinity(c *pending, rooms []*room, classes []*pending) 
 			// The first pod may go anywhere; the rest must follow it.
 			c.together = true
 		case running == 0 && len(s.namespaces.pendingMatches(term, pod.Namespace, classes)) > 0:
-			c.err = fmt.Errorf("its required pod affinity needs it on the node of a pod matching %s, and those pods are pending too; it is decided again once they run", selector)
+			// It shares new nodes with them, if they go to nodes it can
+			// share (see assign); otherwise it waits for them to run.
+			targets := slices.DeleteFunc(s.namespaces.pendingMatches(term, pod.Namespace, classes), func(t *pending) bool { return t == c })
+			c.hostWith = append(c.hostWith, hostTargets{targets: targets, selector: selector})
 		case running == 0:
 			c.err = fmt.Errorf("its required pod affinity needs a pod matching %s on the same %s, and none runs", selector, term.TopologyKey)
 		case term.TopologyKey == corev1.LabelHostname:

@@ -66,6 +66,10 @@ type podClass struct {
 	// needs are, per required pod affinity term, the other pending classes
 	// the class was pinned to a zone with: one of them must be placed.
 	needs [][]*pending
+	// hostWith are, per required pod affinity term on hostnames whose pods
+	// are all pending, the classes one of which each of its new nodes must
+	// also hold.
+	hostWith []hostTargets
 	// together is set when required pod affinity on hostnames selects the
 	// class's own pods and no other: the first may go anywhere and the rest
 	// must follow it, so all share one node.
@@ -88,6 +92,13 @@ type podClass struct {
 	ignored []string
 	// err is set when the pod's own constraints are invalid.
 	err error
+}
+
+// hostTargets are the pending classes a pod affinity term on hostnames
+// selects.
+type hostTargets struct {
+	targets  []*pending
+	selector string
 }
 
 // classKey is what makes two pods equivalent for scheduling.

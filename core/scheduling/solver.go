@@ -110,6 +110,8 @@ type group struct {
 	types      []*groupType
 	candidates []*groupType
 	classes    []*pending
+	// color keeps classes that may not share a node in different groups.
+	color int
 }
 
 // groupType is an instance type of a group with its cheapest offering under
@@ -136,8 +138,12 @@ func (s *solver) assign(classes []*pending) []*group {
 		return cmp.Compare(spreadRank(a), spreadRank(b))
 	})
 	order = orderSpreads(order)
-	// sent are the pods of each class that went to groups.
+	// Classes that must share nodes with other pending pods go after them.
+	slices.SortStableFunc(order, func(a, b *pending) int { return cmp.Compare(len(a.hostWith), len(b.hostWith)) })
+	// sent are the pods of each class that went to groups; whole are the
+	// groups that took a class undivided.
 	sent := map[*podClass][]*pending{}
+	whole := map[*podClass]*group{}
 	for _, c := range order {
 		if c.left() == 0 {
 			continue
@@ -151,6 +157,19 @@ func (s *solver) assign(classes []*pending) []*group {
 		}
 		if c.err != nil {
 			s.unschedulable(c, c.err.Error())
+			continue
+		}
+		if len(c.hostWith) > 0 {
+			separation.before(s, c)
+			if g := s.hostGroup(c, whole, colors); g != nil {
+				g.classes = append(g.classes, c)
+				sent[c.podClass] = append(sent[c.podClass], c)
+				whole[c.podClass] = g
+				separation.after(c, []zonePart{{c, g.pool, g.reqs}})
+			} else {
+				separation.after(c, nil)
+				s.unschedulable(c, fmt.Sprintf("its required pod affinity needs it on the node of a pod matching %s, and those pods are pending too and go to nodes it cannot share; it is decided again once they run", c.hostWith[0].selector))
+			}
 			continue
 		}
 		if c.together && c.zoneSpread > 0 && !c.zoneSpreadSoft && c.left() > 1 {
@@ -201,7 +220,7 @@ func (s *solver) assign(classes []*pending) []*group {
 			g, ok := byKey[key]
 			if !ok {
 				reqs := part.reqs
-				g = &group{pool: p, reqs: reqs}
+				g = &group{pool: p, reqs: reqs, color: colors[c.podClass]}
 				for _, t := range p.types {
 					if t.it.Compatible(reqs) != nil {
 						continue
@@ -222,6 +241,9 @@ func (s *solver) assign(classes []*pending) []*group {
 			}
 			g.classes = append(g.classes, part.pending)
 			sent[c.podClass] = append(sent[c.podClass], part.pending)
+			if part.pending == c {
+				whole[c.podClass] = g
+			}
 		}
 	}
 	s.dropOrphans(classes, groups, sent)
@@ -307,6 +329,52 @@ func (s *solver) dropOrphans(classes []*pending, groups []*group, sent map[*podC
 			}
 		}
 	}
+}
+
+// hostGroup finds the group a class with pod affinity on hostnames to
+// pending pods can join: one that took, undivided, a class of every term's
+// targets, whose requirements are the ones the class gets from the group's
+// pool, and whose pods may share a node with it. Nil when there is none.
+func (s *solver) hostGroup(c *pending, whole map[*podClass]*group, colors map[*podClass]int) *group {
+	if c.zoneSpread != 0 || c.together {
+		return nil
+	}
+	var found *group
+	for i, terms := range c.hostWith {
+		var groups []*group
+		for _, t := range terms.targets {
+			if g := whole[t.podClass]; g != nil && !slices.Contains(groups, g) && (i == 0 || g == found) {
+				groups = append(groups, g)
+			}
+		}
+		if len(groups) == 0 {
+			return nil
+		}
+		found = groups[0]
+	}
+	if found.color != colors[c.podClass] {
+		return nil
+	}
+	// Sharing a node is sharing every topology domain: no required
+	// anti-affinity, either way, with the pods already there.
+	repels := func(a, b *pending) bool {
+		for _, term := range requiredAntiAffinity(a.pods[0]) {
+			if slices.ContainsFunc(distinctLabels(b.pods), s.namespaces.matcher(term, a.pods[0].Namespace)) {
+				return true
+			}
+		}
+		return false
+	}
+	for _, o := range found.classes {
+		if repels(c, o) || repels(o, c) {
+			return nil
+		}
+	}
+	// Every node of the group must meet the class's requirements.
+	if reqs, _ := s.fit(c, found.pool); reqs == nil || found.reqs.Merge(reqs).String() != found.reqs.String() {
+		return nil
+	}
+	return found
 }
 
 // placeable reports whether a pool can hold the class's pods.
@@ -460,6 +528,7 @@ func (s *solver) pack(g *group) {
 	for i, c := range classes {
 		values[i] = value(c)
 	}
+	rules := newHostRules(classes)
 	fill := make([]int64, len(classes))
 	alternative := make([]int64, len(classes))
 	best := make([]int64, len(classes))
@@ -481,6 +550,10 @@ func (s *solver) pack(g *group) {
 			bestType  *groupType
 			bestScore = -1.0
 		)
+		// A node that takes pods others must share a node with, but none
+		// of those others, would strand them: only when nothing else fits.
+		relaxed := rules == nil
+	pickType:
 		for _, t := range g.types {
 			if g.pool.remainingNodes == 0 {
 				break
@@ -493,19 +566,19 @@ func (s *solver) pack(g *group) {
 			// Two ways to fill a node: the most valuable pods first, and the
 			// pods that bring the most value for the room they take on this
 			// type first; keep the better.
-			total := fillNode(t, classes, values, byValue, free, fill)
+			total := fillNode(t, classes, values, byValue, free, fill, rules)
 			slices.SortStableFunc(byDensity, func(a, b int) int {
 				return cmp.Compare(density(classes[b], values[b], t), density(classes[a], values[a], t))
 			})
-			if other := fillNode(t, classes, values, byDensity, free, alternative); other > total {
+			if other := fillNode(t, classes, values, byDensity, free, alternative, rules); other > total {
 				total = other
 				copy(fill, alternative)
 			}
-			if other := fillBalanced(t, classes, values, free, alternative); other > total {
+			if other := fillBalanced(t, classes, values, free, alternative, rules); other > total {
 				total = other
 				copy(fill, alternative)
 			}
-			if total == 0 {
+			if total == 0 || !relaxed && rules.strands(classes, fill) {
 				continue
 			}
 			score := total / math.Max(t.price, 1e-9)
@@ -514,9 +587,17 @@ func (s *solver) pack(g *group) {
 				copy(best, fill)
 			}
 		}
+		if bestType == nil && !relaxed {
+			relaxed = true
+			goto pickType
+		}
 		if bestType == nil {
 			for _, c := range classes {
-				if c.left() > 0 {
+				switch {
+				case c.left() == 0:
+				case len(c.hostWith) > 0 && !slices.ContainsFunc(classes, func(o *pending) bool { return o.left() > 0 && len(o.hostWith) == 0 }):
+					s.unschedulable(c, fmt.Sprintf("its required pod affinity needs it on the node of a pod matching %s, and the new nodes for those pods have no room left for it", c.hostWith[0].selector))
+				default:
 					s.unschedulable(c, s.limitReason(g))
 				}
 			}
@@ -665,15 +746,96 @@ func (g *group) valuesOf(t *groupType, key string) []string {
 	return nil
 }
 
+// hostRules lists, for each class being packed, the sets of classes (by
+// index) one of which must have pods on its node; nil when no class has
+// any.
+type hostRules [][][]int
+
+func newHostRules(classes []*pending) hostRules {
+	var rules hostRules
+	for i, c := range classes {
+		for _, term := range c.hostWith {
+			var set []int
+			for j, o := range classes {
+				if slices.ContainsFunc(term.targets, func(t *pending) bool { return t.podClass == o.podClass }) {
+					set = append(set, j)
+				}
+			}
+			if rules == nil {
+				rules = make(hostRules, len(classes))
+			}
+			rules[i] = append(rules[i], set)
+		}
+	}
+	return rules
+}
+
+// allows reports whether class i may have pods on a node filled so far as
+// fill says.
+func (h hostRules) allows(i int, fill []int64) bool {
+	if h == nil {
+		return true
+	}
+	for _, set := range h[i] {
+		if !slices.ContainsFunc(set, func(j int) bool { return fill[j] > 0 }) {
+			return false
+		}
+	}
+	return true
+}
+
+// strands reports whether a fill takes pods that a class must share a node
+// with, without taking its share of that class's pods: the nodes for those
+// pods must keep room for all of it, so each takes at least as large a
+// part of its pods left as of theirs.
+func (h hostRules) strands(classes []*pending, fill []int64) bool {
+	for i, sets := range h {
+		dependents := classes[i].left()
+		if dependents == 0 {
+			continue
+		}
+		for _, set := range sets {
+			var taken, left int64
+			for _, j := range set {
+				taken += fill[j]
+				left += classes[j].left()
+			}
+			// fill[i]/dependents >= taken/left, in whole pods.
+			if taken > 0 && fill[i]*left < dependents*taken {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// order puts the classes that need others' pods after the rest.
+func (h hostRules) order(order []int) []int {
+	if h == nil {
+		return order
+	}
+	out := make([]int, 0, len(order))
+	for _, second := range []bool{false, true} {
+		for _, i := range order {
+			if (len(h[i]) > 0) == second {
+				out = append(out, i)
+			}
+		}
+	}
+	return out
+}
+
 // fillNode fills one node of type t with whole counts of each class, in the
 // given order, into fill, and returns the value of what it holds.
-func fillNode(t *groupType, classes []*pending, values []float64, order []int, free vec, fill []int64) float64 {
+func fillNode(t *groupType, classes []*pending, values []float64, order []int, free vec, fill []int64, rules hostRules) float64 {
 	copy(free, t.free)
+	clear(fill)
 	total := 0.0
-	for _, i := range order {
+	// Classes that need another's pods on their node come second, once
+	// those are in.
+	for _, i := range rules.order(order) {
 		c := classes[i]
-		fill[i] = 0
-		if c.left() == 0 {
+		if c.left() == 0 || !rules.allows(i, fill) {
 			continue
 		}
 		n := min(c.left(), free.times(c.requests))
@@ -694,7 +856,7 @@ func fillNode(t *groupType, classes []*pending, values []float64, order []int, f
 // taking the class that brings the most value for the share of the node's
 // remaining room it uses, so that cpu-heavy and memory-heavy pods end up
 // together and neither resource is left idle.
-func fillBalanced(t *groupType, classes []*pending, values []float64, free vec, fill []int64) float64 {
+func fillBalanced(t *groupType, classes []*pending, values []float64, free vec, fill []int64, rules hostRules) float64 {
 	copy(free, t.free)
 	clear(fill)
 	total := 0.0
@@ -702,7 +864,7 @@ func fillBalanced(t *groupType, classes []*pending, values []float64, free vec, 
 		best, bestDensity := -1, 0.0
 		for i, c := range classes {
 			left := c.left() - fill[i]
-			if left <= 0 || (c.perNodeLimit > 0 && fill[i] >= c.perNodeLimit) {
+			if left <= 0 || (c.perNodeLimit > 0 && fill[i] >= c.perNodeLimit) || !rules.allows(i, fill) {
 				continue
 			}
 			share := 0.0
@@ -788,6 +950,16 @@ func (s *solver) openNodes(g *group, t *groupType, classes []*pending, fill []in
 		}
 		fill[i]--
 		n = 1
+	}
+	// Holding less may have left a class without the pods it must share
+	// its node with.
+	for i := range fill {
+		if !newHostRules(classes).allows(i, fill) {
+			fill[i] = 0
+		}
+	}
+	if !slices.ContainsFunc(fill, func(n int64) bool { return n > 0 }) {
+		return
 	}
 	names := make([]string, len(candidates))
 	for i, c := range candidates {

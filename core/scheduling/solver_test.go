@@ -725,7 +725,6 @@ func TestRequiredPodAffinity(t *testing.T) {
 	}{
 		"hostname affinity cannot be met by a new node": {corev1.LabelHostname, []*Node{cacheNode()}, nil, "a new node would run none"},
 		"nothing to be near":                            {corev1.LabelTopologyZone, nil, nil, "none runs"},
-		"on the node of pods that are pending too":      {corev1.LabelHostname, nil, pods(1, "cache", "1", "2Gi"), "pending too"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			in := Input{Pods: append(tc.pods, pods(2, "web", "1", "2Gi", affinity(tc.key, "cache"))...), Nodes: tc.nodes, NodePools: []*NodePool{pool}}
@@ -1284,5 +1283,35 @@ func TestPodsAlikeButForHostPortsOrSelectedLabelsAreNotOneClass(t *testing.T) {
 	}
 	if len(r.Unschedulable) != 0 || most-least > 1 {
 		t.Errorf("app=web pods per zone %v, unschedulable %s; want skew at most 1", perZone, reasons(r))
+	}
+}
+
+func TestHostnameAffinityToPendingPodsSharesTheirNodes(t *testing.T) {
+	sidecar := withAffinity(podTerm(corev1.LabelHostname, "cache"))
+	for name, tc := range map[string]struct {
+		caches, sidecars int
+		cpu              string
+		unschedulable    int
+	}{
+		"room next to each":          {3, 6, "1", 0},
+		"one cache, too many to fit": {1, 3, "300", 2},
+	} {
+		t.Run(name, func(t *testing.T) {
+			in := Input{Pods: append(pods(tc.caches, "cache", "1", "2Gi"), pods(tc.sidecars, "sidecar", tc.cpu, "1Gi", sidecar)...), NodePools: []*NodePool{nodePool(t, "default")}}
+			r := Solve(in)
+			checkValid(t, in, r)
+			for _, nc := range r.NodeClaims {
+				apps := map[string]int{}
+				for _, p := range nc.Pods {
+					apps[p.Labels["app"]]++
+				}
+				if apps["sidecar"] > 0 && apps["cache"] == 0 {
+					t.Errorf("a new node holds %d sidecars and no cache pod", apps["sidecar"])
+				}
+			}
+			if len(r.Unschedulable) != tc.unschedulable || tc.unschedulable > 0 && !strings.Contains(r.Unschedulable[0].Reason, "no room left") {
+				t.Errorf("unschedulable %s, want %d", reasons(r), tc.unschedulable)
+			}
+		})
 	}
 }
