@@ -92,10 +92,16 @@ func (s *solver) placeOnExisting(classes []*podClass, nodes []*Node) []*pending 
 	}
 	countZones(classes, rooms)
 	repellers := s.runningRepellers(rooms)
+	// Zones anti-affinity rules out first, so that a pod affinity pin
+	// never picks one of them.
+	for _, p := range out {
+		if p.left() > 0 && p.err == nil {
+			s.avoidRepelledDomains(p, rooms, repellers)
+		}
+	}
 	for _, p := range out {
 		if p.left() > 0 && p.err == nil {
 			s.resolveAffinity(p, rooms, out)
-			s.avoidRepelledDomains(p, rooms, repellers)
 		}
 	}
 	// A class pinned next to pending pods it needs can run only once one of
