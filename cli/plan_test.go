@@ -95,3 +95,82 @@ func TestPlanWithTheSharedCatalog(t *testing.T) {
 		t.Fatalf("plan: %v\n%s", err, stderr.String())
 	}
 }
+
+func TestPlanReadsNamespaceLabels(t *testing.T) {
+	dir := t.TempDir()
+	manifest := `apiVersion: v1
+kind: Namespace
+metadata:
+  name: data
+  labels:
+    team: data
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: cache
+  namespace: data
+spec:
+  replicas: 2
+  selector:
+    matchLabels: {app: cache}
+  template:
+    metadata:
+      labels: {app: cache}
+    spec:
+      containers:
+      - name: cache
+        resources:
+          requests: {cpu: 250m, memory: 256Mi}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: web
+spec:
+  replicas: 2
+  selector:
+    matchLabels: {app: web}
+  template:
+    metadata:
+      labels: {app: web}
+    spec:
+      affinity:
+        podAntiAffinity:
+          requiredDuringSchedulingIgnoredDuringExecution:
+          - topologyKey: kubernetes.io/hostname
+            labelSelector:
+              matchLabels: {app: cache}
+            namespaceSelector:
+              matchLabels: {team: data}
+      containers:
+      - name: web
+        resources:
+          requests: {cpu: 250m, memory: 256Mi}
+`
+	path := dir + "/app.yaml"
+	if err := os.WriteFile(path, []byte(manifest), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var stdout, stderr bytes.Buffer
+	if err := runPlan(&stdout, &stderr, planOptions{files: []string{path}, catalog: "aws-us-west-2", output: "json"}); err != nil {
+		t.Fatalf("plan: %v\n%s", err, stderr.String())
+	}
+	var out planOutput
+	if err := json.Unmarshal(stdout.Bytes(), &out); err != nil {
+		t.Fatal(err)
+	}
+	if out.PodsScheduled != 4 {
+		t.Fatalf("scheduled %d of 4 pods: %v", out.PodsScheduled, out.Unschedulable)
+	}
+	for _, n := range out.Nodes {
+		web, cache := false, false
+		for _, p := range n.Pods {
+			web = web || strings.HasPrefix(p, "web-")
+			cache = cache || strings.HasPrefix(p, "cache-")
+		}
+		if web && cache {
+			t.Errorf("node %v holds web and cache pods, which the namespace selector keeps apart", n.Pods)
+		}
+	}
+}
