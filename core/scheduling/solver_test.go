@@ -2,6 +2,7 @@ package scheduling
 
 import (
 	"fmt"
+	"math"
 	"strings"
 	"testing"
 
@@ -815,12 +816,9 @@ func TestZoneSpreadAcrossClassesStaysEven(t *testing.T) {
 	for _, nc := range r.NodeClaims {
 		perZone[nc.Requirements.Get(corev1.LabelTopologyZone).Values()[0]] += len(nc.Pods)
 	}
-	least, most := 6, 0
-	for _, zone := range []string{"us-west-2a", "us-west-2b", "us-west-2c"} {
-		least, most = min(least, perZone[zone]), max(most, perZone[zone])
-	}
-	if most-least > 1 {
-		t.Errorf("the spread's pods per zone %v: skew %d, want at most 1", perZone, most-least)
+	skew := skewOf(perZone)
+	if skew > 1 {
+		t.Errorf("the spread's pods per zone %v: skew %d, want at most 1", perZone, skew)
 	}
 }
 
@@ -1221,11 +1219,8 @@ func TestPodsCountedInAnotherDeploymentsSpreadSpreadToo(t *testing.T) {
 	for _, nc := range r.NodeClaims {
 		perZone[zoneOf(t, nc)] += len(nc.Pods)
 	}
-	least, most := 9, 0
-	for _, zone := range []string{"us-west-2a", "us-west-2b", "us-west-2c"} {
-		least, most = min(least, perZone[zone]), max(most, perZone[zone])
-	}
-	if len(r.Unschedulable) != 0 || most-least > 1 {
+	skew := skewOf(perZone)
+	if len(r.Unschedulable) != 0 || skew > 1 {
 		t.Errorf("tier=web pods per zone %v, unschedulable %s; want skew at most 1", perZone, reasons(r))
 	}
 }
@@ -1277,11 +1272,8 @@ func TestPodsAlikeButForHostPortsOrSelectedLabelsAreNotOneClass(t *testing.T) {
 			}
 		}
 	}
-	least, most := 9, 0
-	for _, zone := range []string{"us-west-2a", "us-west-2b", "us-west-2c"} {
-		least, most = min(least, perZone[zone]), max(most, perZone[zone])
-	}
-	if len(r.Unschedulable) != 0 || most-least > 1 {
+	skew := skewOf(perZone)
+	if len(r.Unschedulable) != 0 || skew > 1 {
 		t.Errorf("app=web pods per zone %v, unschedulable %s; want skew at most 1", perZone, reasons(r))
 	}
 }
@@ -1314,4 +1306,14 @@ func TestHostnameAffinityToPendingPodsSharesTheirNodes(t *testing.T) {
 			}
 		})
 	}
+}
+
+// skewOf is the difference between the fullest and the emptiest of the
+// three zones.
+func skewOf(perZone map[string]int) int {
+	least, most := math.MaxInt, 0
+	for _, zone := range []string{"us-west-2a", "us-west-2b", "us-west-2c"} {
+		least, most = min(least, perZone[zone]), max(most, perZone[zone])
+	}
+	return most - least
 }
