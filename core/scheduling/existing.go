@@ -49,6 +49,7 @@ func (s *solver) placeOnExisting(classes []*podClass, nodes []*Node) []*pending 
 		rooms = append(rooms, r)
 	}
 	slices.SortFunc(rooms, func(a, b *room) int { return strings.Compare(a.node.Name, b.node.Name) })
+	s.rooms = rooms
 	out := make([]*pending, 0, len(classes))
 	for _, c := range classes {
 		p := &pending{podClass: c}

@@ -87,6 +87,9 @@ type podClass struct {
 	// avoided says which topology domains pod anti-affinity keeps the
 	// class's new nodes out of, for the reason when nothing else is left.
 	avoided []string
+	// origin is the class this one is a part of, when the pods of a class
+	// were split over zones; nil for a class of its own.
+	origin *podClass
 	// ignored names constraints that the solver does not yet take into
 	// account for this class.
 	ignored []string
@@ -399,6 +402,14 @@ func spreadTerm(pod *corev1.Pod, s corev1.TopologySpreadConstraint) (corev1.PodA
 		return corev1.PodAffinityTerm{}, false
 	}
 	return corev1.PodAffinityTerm{LabelSelector: selector, TopologyKey: s.TopologyKey}, true
+}
+
+// root is the class a part belongs to.
+func (c *podClass) root() *podClass {
+	if c.origin != nil {
+		return c.origin
+	}
+	return c
 }
 
 // limitPerNode lowers the number of the class's pods that may share a node.

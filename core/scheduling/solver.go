@@ -34,7 +34,7 @@ func Solve(in Input) *Result {
 		c.requests = d.resize(c.requests)
 	}
 	joinZoneSpreads(classes)
-	s := &solver{d: d, pools: pools, result: &Result{Warnings: warnings}, pinned: map[*podClass]string{}, namespaces: ns}
+	s := &solver{d: d, pools: pools, result: &Result{Warnings: warnings}, pinned: map[*podClass]string{}, namespaces: ns, partOf: map[*corev1.Pod]*pending{}}
 	remaining := s.placeOnExisting(classes, in.Nodes)
 	s.classes = remaining
 	groups := s.assign(remaining)
@@ -46,6 +46,7 @@ func Solve(in Input) *Result {
 	for _, g := range groups {
 		s.pack(g)
 	}
+	s.settleSpreads(classes)
 	for _, nc := range s.result.NodeClaims {
 		s.result.PricePerHour += nc.Price()
 	}
@@ -71,6 +72,11 @@ type solver struct {
 	// namespaces hold the labels that affinity terms' namespaceSelector
 	// matches.
 	namespaces namespaces
+	// rooms are the existing and launching nodes, with the pods this
+	// decision placed there.
+	rooms []*room
+	// partOf is the part of a class each pod on a new node came from.
+	partOf map[*corev1.Pod]*pending
 }
 
 // pending is a class with the number of its pods still to place.
@@ -986,7 +992,10 @@ func (s *solver) openNodes(g *group, t *groupType, classes []*pending, fill []in
 			if k == 0 {
 				continue
 			}
-			nc.Pods = append(nc.Pods, c.take(k)...)
+			for _, pod := range c.take(k) {
+				nc.Pods = append(nc.Pods, pod)
+				s.partOf[pod] = c
+			}
 			c.onNewNodes += k
 		}
 		s.result.NodeClaims = append(s.result.NodeClaims, nc)

@@ -188,7 +188,7 @@ func (s *solver) spreadOverZones(c *pending, fits []poolFit, domains []string) [
 			continue
 		}
 		class := *c.podClass
-		class.pods = left[next : next+d.share[i]]
+		class.pods, class.origin = left[next:next+d.share[i]], c.root()
 		next += d.share[i]
 		f := from[zone]
 		zoneReqs := f.reqs.Merge(requirements.NewRequirements(requirements.MustNew(corev1.LabelTopologyZone, requirements.OpIn, zone)))
@@ -430,4 +430,162 @@ func oneZone(c *pending) bool {
 		}
 	}
 	return len(c.terms) > 0
+}
+
+// settleSpreads checks every zone spread that refuses pods against the
+// decision as it ended up, where pods that could not be placed after all
+// (a pool's limits, for one) may have left a zone emptier than planned:
+// for each zone holding the class's pods on new nodes, the spread's pods
+// there may exceed the emptiest eligible zone by maxSkew at most. Pods
+// beyond that are taken off their new nodes (a node left with none is not
+// launched) and reported, so that no node is launched for a pod that
+// kube-scheduler would refuse there.
+func (s *solver) settleSpreads(classes []*podClass) {
+	for changed := true; changed; {
+		changed = false
+		for _, c := range classes {
+			if c.zoneSpread == 0 || c.zoneSpreadSoft || c.err != nil {
+				continue
+			}
+			changed = s.settleSpread(c) || changed
+		}
+		changed = s.settleAffinity() || changed
+	}
+	s.result.NodeClaims = slices.DeleteFunc(s.result.NodeClaims, func(nc *NewNodeClaim) bool { return len(nc.Pods) == 0 })
+}
+
+// settleAffinity takes off their new nodes the pods whose required pod
+// affinity relied on pods that, in the end, did not go where planned: a
+// zone pin next to pending pods none of which landed in that zone, or a
+// node shared with pending pods none of which is on it.
+func (s *solver) settleAffinity() bool {
+	inZone := map[string]map[*podClass]bool{}
+	for _, nc := range s.result.NodeClaims {
+		zone := claimZone(nc)
+		if inZone[zone] == nil {
+			inZone[zone] = map[*podClass]bool{}
+		}
+		for _, p := range nc.Pods {
+			if part := s.partOf[p]; part != nil {
+				inZone[zone][part.root()] = true
+			}
+		}
+	}
+	anyOf := func(targets []*pending, on map[*podClass]bool) bool {
+		return slices.ContainsFunc(targets, func(t *pending) bool { return on[t.root()] })
+	}
+	changed := false
+	for _, nc := range s.result.NodeClaims {
+		onNode := map[*podClass]bool{}
+		for _, p := range nc.Pods {
+			if part := s.partOf[p]; part != nil {
+				onNode[part.root()] = true
+			}
+		}
+		zone := claimZone(nc)
+		for i := len(nc.Pods) - 1; i >= 0; i-- {
+			part := s.partOf[nc.Pods[i]]
+			if part == nil {
+				continue
+			}
+			reason := ""
+			for _, needs := range part.needs {
+				if !anyOf(needs, inZone[zone]) {
+					reason = fmt.Sprintf("its required pod affinity needs pods that are pending too in zone %s, and none of them could be placed there", zone)
+				}
+			}
+			for _, with := range part.hostWith {
+				if !anyOf(with.targets, onNode) {
+					reason = fmt.Sprintf("its required pod affinity needs it on the node of a pod matching %s, and those pods could not be placed", with.selector)
+				}
+			}
+			if reason != "" {
+				s.takeOff(nc, i, reason)
+				changed = true
+			}
+		}
+	}
+	return changed
+}
+
+// takeOff takes the i-th pod off a new node and reports it unschedulable.
+func (s *solver) takeOff(nc *NewNodeClaim, i int, reason string) {
+	pod := nc.Pods[i]
+	if part := s.partOf[pod]; part != nil {
+		part.onNewNodes--
+	}
+	delete(s.partOf, pod)
+	nc.Pods = slices.Delete(nc.Pods, i, i+1)
+	s.result.Unschedulable = append(s.result.Unschedulable, Unschedulable{Pod: pod, Reason: reason})
+}
+
+func (s *solver) settleSpread(c *podClass) bool {
+	namespace := c.pods[0].Namespace
+	counted := func(p *corev1.Pod) bool {
+		return p.Namespace == namespace && c.zoneSpreadSelector.Matches(labels.Set(p.Labels))
+	}
+	counts := map[string]int{}
+	for _, r := range s.rooms {
+		zone, ok := r.node.Labels[corev1.LabelTopologyZone]
+		if !ok || c.zoneSpreadHonorsAffinity && !matchesAnyTerm(c.affinityTerms, r.node.Labels) ||
+			c.zoneSpreadHonorsTaints && !tolerates(c.tolerations, r.node.Taints) {
+			continue
+		}
+		counts[zone] += 0
+		for _, p := range r.pods {
+			if counted(p) {
+				counts[zone]++
+			}
+		}
+	}
+	own := map[string][]*NewNodeClaim{}
+	for _, nc := range s.result.NodeClaims {
+		zone := claimZone(nc)
+		if zone == "" || c.zoneSpreadHonorsAffinity && !anyInZone(c.affinityTerms, []requirements.Requirements{nc.Requirements}, zone) ||
+			c.zoneSpreadHonorsTaints && !tolerates(c.tolerations, nc.Taints) {
+			continue
+		}
+		counts[zone] += 0
+		for _, p := range nc.Pods {
+			if counted(p) {
+				counts[zone]++
+			}
+			if part := s.partOf[p]; part != nil && part.root() == c && !slices.Contains(own[zone], nc) {
+				own[zone] = append(own[zone], nc)
+			}
+		}
+	}
+	least := math.MaxInt
+	for _, n := range counts {
+		least = min(least, n)
+	}
+	if int(c.zoneMinDomains) > len(counts) {
+		least = 0
+	}
+	changed := false
+	for _, zone := range slices.Sorted(maps.Keys(own)) {
+		for _, nc := range own[zone] {
+			for i := len(nc.Pods) - 1; i >= 0 && counts[zone]-least > int(c.zoneSpread); i-- {
+				if part := s.partOf[nc.Pods[i]]; part == nil || part.root() != c {
+					continue
+				}
+				s.takeOff(nc, i, fmt.Sprintf("its topology spread over zones allows at most %d of its pods above the emptiest zone, and the other zones got fewer nodes than planned (NodePool limits, or pods that found no place)", c.zoneSpread))
+				counts[zone]--
+				changed = true
+			}
+		}
+	}
+	return changed
+}
+
+// claimZone is the zone a new node will be in: the one its requirements
+// allow, or else that of its cheapest candidate's offering.
+func claimZone(nc *NewNodeClaim) string {
+	if zone := nc.Requirements.Get(corev1.LabelTopologyZone); zone != nil && zone.Finite() && zone.Len() == 1 {
+		return zone.Values()[0]
+	}
+	if len(nc.Candidates) > 0 {
+		return nc.Candidates[0].Offering.Zone
+	}
+	return ""
 }

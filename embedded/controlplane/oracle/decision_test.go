@@ -275,7 +275,15 @@ func (g gen) cluster(instanceTypes []*cloudprovider.InstanceType) *scenario {
 		picked = append(picked, instanceTypes[i])
 	}
 	for _, p := range pools {
-		sc.input.NodePools = append(sc.input.NodePools, &scheduling.NodePool{NodePool: p, InstanceTypes: picked})
+		pool := &scheduling.NodePool{NodePool: p, InstanceTypes: picked}
+		if g.chance(0.2) {
+			// Limits that leave room for a few nodes only.
+			pool.Remaining = corev1.ResourceList{corev1.ResourceName("nodes"): *resource.NewQuantity(int64(1+g.IntN(6)), resource.DecimalSI)}
+			if g.chance(0.5) {
+				pool.Remaining = corev1.ResourceList{corev1.ResourceCPU: *resource.NewQuantity(int64(4+4*g.IntN(6)), resource.DecimalSI)}
+			}
+		}
+		sc.input.NodePools = append(sc.input.NodePools, pool)
 	}
 	sc.input.Namespaces = clusterNamespaces
 
