@@ -358,7 +358,7 @@ func (s *solver) hostGroup(c *pending, whole map[*podClass]*group, colors map[*p
 		}
 		found = groups[0]
 	}
-	if found.color != colors[c.podClass] {
+	if found.color != colors[c.podClass] || slices.ContainsFunc(found.classes, func(o *pending) bool { return o.together }) {
 		return nil
 	}
 	// Sharing a node is sharing every topology domain: no required
@@ -376,8 +376,14 @@ func (s *solver) hostGroup(c *pending, whole map[*podClass]*group, colors map[*p
 			return nil
 		}
 	}
-	// Every node of the group must meet the class's requirements.
-	if reqs, _ := s.fit(c, found.pool); reqs == nil || found.reqs.Merge(reqs).String() != found.reqs.String() {
+	// Every node of the group must meet the class's requirements (its
+	// preferences may go).
+	if _, ok := untolerated(c.tolerations, found.pool.taints); !ok {
+		return nil
+	}
+	if !slices.ContainsFunc(c.terms, func(term requirements.Requirements) bool {
+		return found.reqs.Merge(term).String() == found.reqs.String()
+	}) {
 		return nil
 	}
 	return found
@@ -616,7 +622,24 @@ func (s *solver) pack(g *group) {
 				repeat = min(repeat, c.left()/best[i])
 			}
 		}
-		s.openNodes(g, bestType, classes, best, max(repeat, 1))
+		before := int64(0)
+		for _, c := range classes {
+			before += c.left()
+		}
+		s.openNodes(g, bestType, classes, best, max(repeat, 1), rules)
+		after := int64(0)
+		for _, c := range classes {
+			after += c.left()
+		}
+		if after == before {
+			// Never loop on a node that could not be opened.
+			for _, c := range classes {
+				if c.left() > 0 {
+					s.unschedulable(c, fmt.Sprintf("NodePool %s has no instance type it may launch for these pods together with the pods they must share a node with", g.pool.name))
+				}
+			}
+			return
+		}
 	}
 }
 
@@ -650,7 +673,7 @@ func (s *solver) packTogether(g *group, c *pending) {
 		s.unschedulable(c, s.limitReason(g))
 		return
 	}
-	s.openNodes(g, best, []*pending{c}, []int64{want}, 1)
+	s.openNodes(g, best, []*pending{c}, []int64{want}, 1, nil)
 	if c.left() > 0 {
 		s.unschedulable(c, fmt.Sprintf("its required pod affinity on %s selects only its own pods, so they all share the first one's node, and no instance type NodePool %s can launch holds more than %d of them",
 			corev1.LabelHostname, g.pool.name, want))
@@ -925,12 +948,22 @@ func density(c *pending, value float64, t *groupType) float64 {
 // openNodes creates up to n new nodes of type t, each holding fill[i] pods
 // of each class, as far as the pool's limits allow. The nodes share their
 // candidate list and requirements, which callers must not modify.
-func (s *solver) openNodes(g *group, t *groupType, classes []*pending, fill []int64, n int64) {
+func (s *solver) openNodes(g *group, t *groupType, classes []*pending, fill []int64, n int64, rules hostRules) {
 	p := g.pool
 	var (
 		used       vec
 		candidates []Candidate
 	)
+	// Lower the classes that need others' pods before those they need,
+	// and otherwise the largest pods (classes come largest first).
+	var lowering []int
+	for _, dependents := range []bool{true, false} {
+		for i := range classes {
+			if (rules != nil && len(rules[i]) > 0) == dependents {
+				lowering = append(lowering, i)
+			}
+		}
+	}
 	for {
 		used = t.daemon.clone()
 		for i, c := range classes {
@@ -943,7 +976,13 @@ func (s *solver) openNodes(g *group, t *groupType, classes []*pending, fill []in
 		}
 		// Too few kinds of instance type can hold this much for the
 		// pool's minValues: hold less, starting with the largest pods.
-		i := slices.IndexFunc(fill, func(n int64) bool { return n > 0 })
+		i := -1
+		for _, j := range lowering {
+			if fill[j] > 0 {
+				i = j
+				break
+			}
+		}
 		total := int64(0)
 		for _, k := range fill {
 			total += k
@@ -956,16 +995,20 @@ func (s *solver) openNodes(g *group, t *groupType, classes []*pending, fill []in
 		}
 		fill[i]--
 		n = 1
-	}
-	// Holding less may have left a class without the pods it must share
-	// its node with.
-	for i := range fill {
-		if !newHostRules(classes).allows(i, fill) {
-			fill[i] = 0
+		// Holding less may have left a class without the pods it must
+		// share its node with, and that one another.
+		for changed := true; changed; {
+			changed = false
+			for j := range fill {
+				if fill[j] > 0 && !rules.allows(j, fill) {
+					fill[j], changed = 0, true
+				}
+			}
 		}
-	}
-	if !slices.ContainsFunc(fill, func(n int64) bool { return n > 0 }) {
-		return
+		if !slices.ContainsFunc(fill, func(n int64) bool { return n > 0 }) {
+			s.unschedulable(classes[i], short)
+			return
+		}
 	}
 	names := make([]string, len(candidates))
 	for i, c := range candidates {

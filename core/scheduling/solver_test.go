@@ -1317,3 +1317,35 @@ func skewOf(perZone map[string]int) int {
 	}
 	return most - least
 }
+
+func TestHostnameAffinityEdgeCases(t *testing.T) {
+	sidecar := withAffinity(podTerm(corev1.LabelHostname, "cache"))
+	t.Run("targets that keep together are not joined", func(t *testing.T) {
+		in := Input{Pods: append(pods(3, "cache", "500m", "1Gi", withAffinity(podTerm(corev1.LabelHostname, "cache"))), pods(10, "web", "250m", "512Mi", sidecar)...),
+			NodePools: []*NodePool{nodePool(t, "default")}}
+		r := Solve(in)
+		checkValid(t, in, r)
+		if len(r.NodeClaims) != 1 || len(r.NodeClaims[0].Pods) != 3 || len(r.Unschedulable) != 10 {
+			t.Errorf("%d new nodes, unschedulable %s; want the caches on one node and the web pods waiting", len(r.NodeClaims), reasons(r))
+		}
+	})
+	t.Run("minValues that make a node hold less never hang", func(t *testing.T) {
+		diverse := nodePool(t, "diverse", func(np *v1.NodePool) {
+			np.Spec.Template.Spec.Requirements = append(np.Spec.Template.Spec.Requirements, v1.NodeSelectorRequirementWithMinValues{
+				Key: v1.LabelInstanceFamily, Operator: corev1.NodeSelectorOpExists, MinValues: ptr.To(40),
+			})
+		})
+		in := Input{Pods: append(pods(2, "cache", "30", "60Gi"), pods(20, "sidecar", "2", "4Gi", sidecar)...), NodePools: []*NodePool{diverse}}
+		r := Solve(in)
+		checkValid(t, in, r)
+		for _, nc := range r.NodeClaims {
+			apps := map[string]int{}
+			for _, p := range nc.Pods {
+				apps[p.Labels["app"]]++
+			}
+			if apps["sidecar"] > 0 && apps["cache"] == 0 {
+				t.Errorf("a new node holds sidecars without a cache pod")
+			}
+		}
+	})
+}

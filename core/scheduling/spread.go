@@ -441,10 +441,14 @@ func oneZone(c *pending) bool {
 // launched) and reported, so that no node is launched for a pod that
 // kube-scheduler would refuse there.
 func (s *solver) settleSpreads(classes []*podClass) {
+	onNew := map[*podClass]bool{}
+	for _, part := range s.partOf {
+		onNew[part.root()] = true
+	}
 	for changed := true; changed; {
 		changed = false
 		for _, c := range classes {
-			if c.zoneSpread == 0 || c.zoneSpreadSoft || c.err != nil {
+			if c.zoneSpread == 0 || c.zoneSpreadSoft || c.zoneAntiAffinity || c.err != nil || !onNew[c] {
 				continue
 			}
 			changed = s.settleSpread(c) || changed
@@ -461,6 +465,9 @@ func (s *solver) settleSpreads(classes []*podClass) {
 func (s *solver) settleAffinity() bool {
 	inZone := map[string]map[*podClass]bool{}
 	for _, nc := range s.result.NodeClaims {
+		if len(nc.Pods) == 0 {
+			continue
+		}
 		zone := claimZone(nc)
 		if inZone[zone] == nil {
 			inZone[zone] = map[*podClass]bool{}
@@ -540,19 +547,26 @@ func (s *solver) settleSpread(c *podClass) bool {
 	}
 	own := map[string][]*NewNodeClaim{}
 	for _, nc := range s.result.NodeClaims {
+		if len(nc.Pods) == 0 {
+			continue // taken off already: it will not be launched
+		}
 		zone := claimZone(nc)
 		if zone == "" || c.zoneSpreadHonorsAffinity && !anyInZone(c.affinityTerms, []requirements.Requirements{nc.Requirements}, zone) ||
 			c.zoneSpreadHonorsTaints && !tolerates(c.tolerations, nc.Taints) {
 			continue
 		}
 		counts[zone] += 0
+		mine := false
 		for _, p := range nc.Pods {
 			if counted(p) {
 				counts[zone]++
 			}
-			if part := s.partOf[p]; part != nil && part.root() == c && !slices.Contains(own[zone], nc) {
-				own[zone] = append(own[zone], nc)
+			if part := s.partOf[p]; part != nil && part.root() == c {
+				mine = true
 			}
+		}
+		if mine {
+			own[zone] = append(own[zone], nc)
 		}
 	}
 	least := math.MaxInt
