@@ -34,7 +34,7 @@ func Solve(in Input) *Result {
 		c.requests = d.resize(c.requests)
 	}
 	joinZoneSpreads(classes)
-	s := &solver{d: d, pools: pools, result: &Result{Warnings: warnings}, pinned: map[*podClass]string{}, namespaces: ns, partOf: map[*corev1.Pod]*pending{}}
+	s := &solver{d: d, pools: pools, result: &Result{Warnings: warnings}, pinned: map[*podClass]string{}, namespaces: ns, partOf: map[*corev1.Pod]*pending{}, launches: map[*NewNodeClaim]launch{}}
 	remaining := s.placeOnExisting(classes, in.Nodes)
 	s.classes = remaining
 	groups := s.assign(remaining)
@@ -77,6 +77,16 @@ type solver struct {
 	rooms []*room
 	// partOf is the part of a class each pod on a new node came from.
 	partOf map[*corev1.Pod]*pending
+	// launches say which group and instance type each new node was
+	// planned as, to size it again if it loses pods.
+	launches map[*NewNodeClaim]launch
+}
+
+type launch struct {
+	group *group
+	as    *groupType
+	// shrunk is set once the node lost pods.
+	shrunk bool
 }
 
 // pending is a class with the number of its pods still to place.
@@ -1042,7 +1052,41 @@ func (s *solver) openNodes(g *group, t *groupType, classes []*pending, fill []in
 			c.onNewNodes += k
 		}
 		s.result.NodeClaims = append(s.result.NodeClaims, nc)
+		s.launches[nc] = launch{group: g, as: t}
 	}
+}
+
+// resize sizes again the new nodes that lost pods: the instance types that
+// hold what is left, cheapest first. It reports whether any changed.
+func (s *solver) resize() bool {
+	changed := false
+	for _, nc := range s.result.NodeClaims {
+		l, ok := s.launches[nc]
+		if !ok || !l.shrunk || len(nc.Pods) == 0 {
+			continue
+		}
+		l.shrunk = false
+		s.launches[nc] = l
+		used := l.as.daemon.clone()
+		for _, pod := range nc.Pods {
+			if part := s.partOf[pod]; part != nil {
+				used.add(part.requests)
+			}
+		}
+		candidates, short := s.candidates(l.group, used)
+		if short != "" || len(candidates) == 0 {
+			continue // the planned size still holds them
+		}
+		names := make([]string, len(candidates))
+		for i, c := range candidates {
+			names[i] = c.InstanceType.Name
+		}
+		nc.Candidates = candidates
+		nc.Requirements = l.group.reqs.Merge(requirements.NewRequirements(requirements.MustNew(corev1.LabelInstanceTypeStable, requirements.OpIn, names...)))
+		nc.Requests = s.d.toList(used)
+		changed = true
+	}
+	return changed
 }
 
 func (s *solver) limitReason(g *group) string {

@@ -1349,3 +1349,38 @@ func TestHostnameAffinityEdgeCases(t *testing.T) {
 		}
 	})
 }
+
+func TestSettlingKeepsSpreadsEvenUnderLimits(t *testing.T) {
+	spread := func(p *corev1.Pod) {
+		p.Spec.TopologySpreadConstraints = []corev1.TopologySpreadConstraint{{
+			MaxSkew: 1, TopologyKey: corev1.LabelTopologyZone, WhenUnsatisfiable: corev1.DoNotSchedule, LabelSelector: metaSelector("app", "web"),
+		}}
+	}
+	// Zone c has a node (full, none of the spread's pods), and the pool may
+	// launch two more nodes: the pods planned for zone c find no node, so
+	// no zone may hold more than one.
+	full := zonalNode("full", "us-west-2c", pods(1, "other", "1", "2Gi")...)
+	pool := threeZonePool(t)
+	pool.Remaining = corev1.ResourceList{"nodes": resource.MustParse("2")}
+	in := Input{Pods: pods(9, "web", "250m", "512Mi", spread), Nodes: []*Node{full}, NodePools: []*NodePool{pool}}
+	r := Solve(in)
+	checkValid(t, in, r)
+	perZone := map[string]int{}
+	for _, nc := range r.NodeClaims {
+		perZone[zoneOf(t, nc)] += len(nc.Pods)
+		// A node that lost pods is sized for those it kept.
+		if cpu := nc.Requests[corev1.ResourceCPU]; cpu.Cmp(resource.MustParse(fmt.Sprintf("%dm", 250*len(nc.Pods)))) != 0 {
+			t.Errorf("a node with %d pods requests %s cpu", len(nc.Pods), cpu.String())
+		}
+	}
+	placed := 0
+	for zone, n := range perZone {
+		placed += n
+		if n > 1 {
+			t.Errorf("zone %s holds %d of the spread's pods, zone c none", zone, n)
+		}
+	}
+	if placed == 0 || len(r.Unschedulable) != 9-placed {
+		t.Errorf("pods per zone %v, unschedulable %s", perZone, reasons(r))
+	}
+}

@@ -445,17 +445,25 @@ func (s *solver) settleSpreads(classes []*podClass) {
 	for _, part := range s.partOf {
 		onNew[part.root()] = true
 	}
-	for changed := true; changed; {
-		changed = false
-		for _, c := range classes {
-			if c.zoneSpread == 0 || c.zoneSpreadSoft || c.zoneAntiAffinity || c.err != nil || !onNew[c] {
-				continue
+	// Nodes that lose pods are sized again, which may move one that is
+	// not pinned to a zone to another zone: settle again then, twice at
+	// most.
+	for range 2 {
+		for changed := true; changed; {
+			changed = false
+			for _, c := range classes {
+				if c.zoneSpread == 0 || c.zoneSpreadSoft || c.zoneAntiAffinity || c.err != nil || !onNew[c] {
+					continue
+				}
+				changed = s.settleSpread(c) || changed
 			}
-			changed = s.settleSpread(c) || changed
+			changed = s.settleAffinity() || changed
 		}
-		changed = s.settleAffinity() || changed
+		s.result.NodeClaims = slices.DeleteFunc(s.result.NodeClaims, func(nc *NewNodeClaim) bool { return len(nc.Pods) == 0 })
+		if !s.resize() {
+			break
+		}
 	}
-	s.result.NodeClaims = slices.DeleteFunc(s.result.NodeClaims, func(nc *NewNodeClaim) bool { return len(nc.Pods) == 0 })
 }
 
 // settleAffinity takes off their new nodes the pods whose required pod
@@ -523,6 +531,10 @@ func (s *solver) takeOff(nc *NewNodeClaim, i int, reason string) {
 	}
 	delete(s.partOf, pod)
 	nc.Pods = slices.Delete(nc.Pods, i, i+1)
+	if l, ok := s.launches[nc]; ok {
+		l.shrunk = true
+		s.launches[nc] = l
+	}
 	s.result.Unschedulable = append(s.result.Unschedulable, Unschedulable{Pod: pod, Reason: reason})
 }
 
