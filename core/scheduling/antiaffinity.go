@@ -312,3 +312,47 @@ func (z *zoneSeparation) after(c *pending, parts []zonePart) {
 	}
 	z.zones[c.podClass] = zones
 }
+
+// placedRepellers index the required anti-affinity of the pods on existing
+// nodes (those this decision placed there included) by the topology domain
+// of their node, so that checking a pod against a node looks only at the
+// pods in that node's domains.
+type placedRepellers struct {
+	// keys are the topology keys in use.
+	keys   []string
+	byZone map[[2]string][]func(*corev1.Pod) bool
+}
+
+// add indexes the required anti-affinity of a pod on room r.
+func (p *placedRepellers) add(ns namespaces, r *room, pod *corev1.Pod) {
+	for _, term := range requiredAntiAffinity(pod) {
+		value, ok := r.node.Labels[term.TopologyKey]
+		if !ok {
+			continue // a node without the key is in no domain of it
+		}
+		if p.byZone == nil {
+			p.byZone = map[[2]string][]func(*corev1.Pod) bool{}
+		}
+		if !slices.Contains(p.keys, term.TopologyKey) {
+			p.keys = append(p.keys, term.TopologyKey)
+		}
+		domain := [2]string{term.TopologyKey, value}
+		p.byZone[domain] = append(p.byZone[domain], ns.matcher(term, pod.Namespace))
+	}
+}
+
+// repel reports whether a pod placed in room r's domains repels pod.
+func (p *placedRepellers) repel(r *room, pod *corev1.Pod) bool {
+	for _, key := range p.keys {
+		value, ok := r.node.Labels[key]
+		if !ok {
+			continue
+		}
+		for _, matches := range p.byZone[[2]string{key, value}] {
+			if matches(pod) {
+				return true
+			}
+		}
+	}
+	return false
+}

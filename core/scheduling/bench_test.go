@@ -181,3 +181,25 @@ func benchmarkTopology(b *testing.B, n int) {
 // Pods that constrain each other, next to existing nodes.
 func BenchmarkSolveTopology1k(b *testing.B)  { benchmarkTopology(b, 1000) }
 func BenchmarkSolveTopology10k(b *testing.B) { benchmarkTopology(b, 10000) }
+
+// BenchmarkSolveOnBusyNodes places 2,000 pending pods on 500 existing nodes
+// that run 10,000 pods, each with required anti-affinity per host: every
+// placement is checked against the pods of the node's domains.
+func BenchmarkSolveOnBusyNodes(b *testing.B) {
+	var nodes []*Node
+	for i := range 500 {
+		name := fmt.Sprintf("node-%d", i)
+		app := fmt.Sprintf("app-%d", i%50)
+		running := pods(20, app, "100m", "128Mi", withAntiAffinity(podTerm(corev1.LabelHostname, app)))
+		nodes = append(nodes, &Node{Name: name, Labels: map[string]string{corev1.LabelHostname: name, corev1.LabelTopologyZone: "us-west-2a"},
+			Allocatable: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("8"), corev1.ResourceMemory: resource.MustParse("32Gi"), corev1.ResourcePods: resource.MustParse("110")},
+			Pods:        running})
+	}
+	in := Input{Pods: pods(2000, "web", "100m", "128Mi"), Nodes: nodes, NodePools: []*NodePool{nodePool(b, "default")}}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		Solve(in)
+	}
+	b.ReportMetric(2000*float64(b.N)/b.Elapsed().Seconds(), "pods/s")
+}

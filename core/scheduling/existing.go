@@ -45,6 +45,7 @@ func (s *solver) placeOnExisting(classes []*podClass, nodes []*Node) []*pending 
 			for _, key := range hostPorts(pod) {
 				r.ports[key] = true
 			}
+			s.repellers.add(s.namespaces, r, pod)
 		}
 		rooms = append(rooms, r)
 	}
@@ -87,6 +88,7 @@ func (s *solver) placeOnExisting(classes []*podClass, nodes []*Node) []*pending 
 					for _, key := range hostPorts(placed) {
 						r.ports[key] = true
 					}
+					s.repellers.add(s.namespaces, r, placed)
 				}
 			}
 		}
@@ -380,18 +382,8 @@ func (s *solver) podToPodAllows(c *podClass, pod *corev1.Pod, r *room, rooms []*
 		}
 	}
 	// Pods already placed may repel this one.
-	for _, other := range rooms {
-		for _, p := range other.pods {
-			a := p.Spec.Affinity
-			if a == nil || a.PodAntiAffinity == nil {
-				continue
-			}
-			for _, term := range a.PodAntiAffinity.RequiredDuringSchedulingIgnoredDuringExecution {
-				if sameDomain(term.TopologyKey, other) && s.namespaces.matcher(term, p.Namespace)(pod) {
-					return false
-				}
-			}
-		}
+	if s.repellers.repel(r, pod) {
+		return false
 	}
 	for _, spread := range pod.Spec.TopologySpreadConstraints {
 		if spread.WhenUnsatisfiable != corev1.DoNotSchedule {

@@ -75,6 +75,8 @@ type solver struct {
 	// rooms are the existing and launching nodes, with the pods this
 	// decision placed there.
 	rooms []*room
+	// repellers index the anti-affinity of the pods in rooms.
+	repellers placedRepellers
 	// partOf is the part of a class each pod on a new node came from.
 	partOf map[*corev1.Pod]*pending
 	// launches say which group and instance type each new node was
