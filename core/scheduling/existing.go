@@ -59,7 +59,7 @@ func (s *solver) placeOnExisting(classes []*podClass, nodes []*Node) []*pending 
 			continue
 		}
 		pod := c.pods[0]
-		podToPod := hasPodConstraints(pod) || anyAntiAffinity(rooms)
+		podToPod := hasPodConstraints(pod) || len(s.repellers.keys) > 0
 		for _, r := range rooms {
 			for p.left() > 0 {
 				if !tolerates(c.tolerations, r.node.Taints) || !matchesAnyTerm(c.terms, r.node.Labels) || !r.portsFree(pod) {
@@ -161,11 +161,14 @@ func (s *solver) resolveAffinity(c *pending, rooms []*room, classes []*pending) 
 			}
 		}
 		selector := metav1.FormatLabelSelector(term.LabelSelector)
+		var targets []*pending // the pending pods it selects, when none runs
+		if running == 0 {
+			targets = s.namespaces.pendingMatches(term, pod.Namespace, classes)
+		}
 		switch {
 		case term.TopologyKey != corev1.LabelTopologyZone && term.TopologyKey != corev1.LabelHostname:
 			c.ignored = append(c.ignored, "required pod affinity on "+term.TopologyKey)
 		case running == 0 && term.TopologyKey == corev1.LabelTopologyZone:
-			targets := s.namespaces.pendingMatches(term, pod.Namespace, classes)
 			if len(targets) == 0 {
 				c.err = fmt.Errorf("its required pod affinity needs a pod matching %s in the same zone, and none runs", selector)
 				continue
@@ -203,14 +206,15 @@ func (s *solver) resolveAffinity(c *pending, rooms []*room, classes []*pending) 
 					s.pinned[t.podClass] = zone
 				}
 			}
-		case running == 0 && s.namespaces.selectsItself(pod, term) && slices.Equal(s.namespaces.pendingMatches(term, pod.Namespace, classes), []*pending{c}):
-			// The first pod may go anywhere; the rest must follow it.
+		case running == 0 && slices.Equal(targets, []*pending{c}):
+			// Only its own pods: the first may go anywhere, the rest must
+			// follow it.
 			c.together = true
-		case running == 0 && len(s.namespaces.pendingMatches(term, pod.Namespace, classes)) > 0:
+		case running == 0 && len(targets) > 0:
 			// It shares new nodes with them, if they go to nodes it can
 			// share (see assign); otherwise it waits for them to run.
-			targets := slices.DeleteFunc(s.namespaces.pendingMatches(term, pod.Namespace, classes), func(t *pending) bool { return t == c })
-			c.hostWith = append(c.hostWith, hostTargets{targets: targets, selector: selector})
+			others := slices.DeleteFunc(slices.Clone(targets), func(t *pending) bool { return t == c })
+			c.hostWith = append(c.hostWith, hostTargets{targets: others, selector: selector})
 		case running == 0:
 			c.err = fmt.Errorf("its required pod affinity needs a pod matching %s on the same %s, and none runs", selector, term.TopologyKey)
 		case term.TopologyKey == corev1.LabelHostname:
@@ -319,17 +323,6 @@ func hasPodConstraints(pod *corev1.Pod) bool {
 	a := pod.Spec.Affinity
 	return a != nil && (a.PodAffinity != nil && len(a.PodAffinity.RequiredDuringSchedulingIgnoredDuringExecution) > 0 ||
 		a.PodAntiAffinity != nil && len(a.PodAntiAffinity.RequiredDuringSchedulingIgnoredDuringExecution) > 0)
-}
-
-func anyAntiAffinity(rooms []*room) bool {
-	for _, r := range rooms {
-		for _, p := range r.pods {
-			if a := p.Spec.Affinity; a != nil && a.PodAntiAffinity != nil && len(a.PodAntiAffinity.RequiredDuringSchedulingIgnoredDuringExecution) > 0 {
-				return true
-			}
-		}
-	}
-	return false
 }
 
 // podToPodAllows checks the constraints between pods: the pod's required

@@ -211,7 +211,8 @@ type distribution struct {
 
 // distribute sends the class's pods one at a time to the zone with the
 // fewest of the spread's pods, as long as the skew against the emptiest
-// eligible zone (counts holds every eligible zone) stays within maxSkew.
+// eligible zone (counts holds every eligible zone) stays within maxSkew;
+// a soft spread refuses no pod.
 func (c *pending) distribute(zones []string, counts map[string]int, maxSkew int32) distribution {
 	d := distribution{share: make([]int, len(zones)), floor: math.MaxInt}
 	count := make([]int, len(zones))
@@ -223,11 +224,6 @@ func (c *pending) distribute(zones []string, counts map[string]int, maxSkew int3
 		if !slices.Contains(zones, zone) {
 			eligible++
 		}
-	}
-	if c.zoneSpreadSoft {
-		// A preference refuses no pod: each goes to the emptiest zone.
-		eligible, d.floor = math.MaxInt, math.MaxInt
-		counts = nil
 	}
 	// With fewer eligible zones than minDomains, kube-scheduler takes the
 	// minimum as zero.
