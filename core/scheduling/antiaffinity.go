@@ -8,7 +8,6 @@ import (
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/labels"
 
 	"github.com/tailor-sh/tailor/core/requirements"
 )
@@ -100,12 +99,8 @@ func conflicting(classes, withTerms []*pending, ns namespaces, terms func(*pendi
 			conflicts[b] = append(conflicts[b], a)
 		}
 	}
-	representatives := map[*podClass][]*corev1.Pod{}
-	for _, b := range classes {
-		if b.left() > 0 {
-			representatives[b.podClass] = distinctLabels(b.pods[b.placed:])
-		}
-	}
+	// A class's pods agree on every label a selector looks at (see
+	// classify), so one of them answers for all.
 	for _, a := range withTerms {
 		namespace := a.pods[0].Namespace
 		for _, term := range terms(a) {
@@ -114,27 +109,13 @@ func conflicting(classes, withTerms []*pending, ns namespaces, terms func(*pendi
 				if a == b || b.left() == 0 || seen[[2]*podClass{a.podClass, b.podClass}] {
 					continue
 				}
-				if slices.ContainsFunc(representatives[b.podClass], matches) {
+				if matches(b.pods[b.placed]) {
 					conflict(a.podClass, b.podClass)
 				}
 			}
 		}
 	}
 	return conflicts
-}
-
-// distinctLabels returns one pod per distinct namespace and label set.
-func distinctLabels(pods []*corev1.Pod) []*corev1.Pod {
-	seen := map[string]bool{}
-	var out []*corev1.Pod
-	for _, pod := range pods {
-		key := pod.Namespace + "\x00" + labels.Set(pod.Labels).String()
-		if !seen[key] {
-			seen[key] = true
-			out = append(out, pod)
-		}
-	}
-	return out
 }
 
 // requiredAntiAffinity is a pod's required pod anti-affinity terms.

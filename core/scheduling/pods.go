@@ -128,8 +128,10 @@ func classify(d *dims, pods []*corev1.Pod, vols *volumes, ns namespaces, selecte
 		key := classKey{Requests: requests, NodeSelector: pod.Spec.NodeSelector, Affinity: pod.Spec.Affinity,
 			Tolerations: pod.Spec.Tolerations, Spread: pod.Spec.TopologySpreadConstraints, Namespace: pod.Namespace, HostPorts: hostPorts(pod)}
 		// Of the labels, those some selector looks at: pods that differ in
-		// them are counted or repelled differently. (The others, such as a
-		// StatefulSet pod's own name, would make every pod a class.)
+		// them are counted or repelled differently, and any pod of a class
+		// answers for all when a selector is matched against the class.
+		// (The others, such as a StatefulSet pod's own name, would make
+		// every pod a class.)
 		for k, v := range pod.Labels {
 			if selected[k] {
 				if key.Labels == nil {

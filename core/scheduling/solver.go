@@ -377,7 +377,7 @@ func (s *solver) hostGroup(c *pending, whole map[*podClass]*group, colors map[*p
 	// anti-affinity, either way, with the pods already there.
 	repels := func(a, b *pending) bool {
 		for _, term := range requiredAntiAffinity(a.pods[0]) {
-			if slices.ContainsFunc(distinctLabels(b.pods), s.namespaces.matcher(term, a.pods[0].Namespace)) {
+			if s.namespaces.matcher(term, a.pods[0].Namespace)(b.pods[0]) {
 				return true
 			}
 		}

@@ -308,13 +308,12 @@ func joinZoneSpreads(classes []*podClass) {
 		if c.zoneSpread != 0 || c.err != nil {
 			continue
 		}
-		pod := c.pods[0]
-		representatives := distinctLabels(c.pods)
+		pod := c.pods[0] // it answers for the class: see classify
 		for _, o := range classes {
 			if o == c || o.zoneSpread == 0 || o.zoneSpreadSoft || o.zoneAntiAffinity || o.err != nil || o.pods[0].Namespace != pod.Namespace {
 				continue
 			}
-			if !slices.ContainsFunc(representatives, func(p *corev1.Pod) bool { return o.zoneSpreadSelector.Matches(labels.Set(p.Labels)) }) {
+			if !o.zoneSpreadSelector.Matches(labels.Set(pod.Labels)) {
 				continue
 			}
 			c.zoneSpread, c.zoneSpreadSelector, c.zoneSpreadSoft, c.zoneMinDomains = o.zoneSpread, o.zoneSpreadSelector, true, 1
