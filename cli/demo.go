@@ -19,8 +19,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	v1 "github.com/tailor-sh/tailor/api/v1"
-	"github.com/tailor-sh/tailor/cloudprovider"
 	nodepoolstatus "github.com/tailor-sh/tailor/controllers/nodepool/status"
+	"github.com/tailor-sh/tailor/core/instancetype"
 	"github.com/tailor-sh/tailor/operator"
 )
 
@@ -205,7 +205,7 @@ func demoSummary(ctx context.Context, out io.Writer, c client.Client, op *operat
 		if err != nil {
 			return err
 		}
-		price += cloudprovider.Price(nc, its)
+		price += instancetype.Price(nc, its)
 		types[nc.Labels[v1.LabelCapacityType]+" "+nc.Labels[corev1.LabelInstanceTypeStable]]++
 	}
 	used := map[string]bool{}

@@ -14,7 +14,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	v1 "github.com/tailor-sh/tailor/api/v1"
-	"github.com/tailor-sh/tailor/cloudprovider"
+	"github.com/tailor-sh/tailor/core/instancetype"
 	"github.com/tailor-sh/tailor/core/scheduling"
 	"github.com/tailor-sh/tailor/operator"
 )
@@ -156,14 +156,14 @@ Summary after consolidation
 }
 
 // demoCluster returns the NodeClaims and their total price per hour.
-func demoCluster(ctx context.Context, c client.Client, its []*cloudprovider.InstanceType) ([]v1.NodeClaim, float64, error) {
+func demoCluster(ctx context.Context, c client.Client, its []*instancetype.InstanceType) ([]v1.NodeClaim, float64, error) {
 	claims := &v1.NodeClaimList{}
 	if err := c.List(ctx, claims); err != nil {
 		return nil, 0, err
 	}
 	price := 0.0
 	for i := range claims.Items {
-		price += cloudprovider.Price(&claims.Items[i], its)
+		price += instancetype.Price(&claims.Items[i], its)
 	}
 	return claims.Items, price, nil
 }

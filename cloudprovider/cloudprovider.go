@@ -9,10 +9,9 @@ package cloudprovider
 
 import (
 	"context"
-	"fmt"
 
 	v1 "github.com/tailor-sh/tailor/api/v1"
-	"github.com/tailor-sh/tailor/core/requirements"
+	"github.com/tailor-sh/tailor/core/instancetype"
 )
 
 // CloudProvider launches, finds and terminates instances for NodeClaims and
@@ -51,7 +50,7 @@ type CloudProvider interface {
 	Delete(ctx context.Context, nodeClaim *v1.NodeClaim) error
 	Get(ctx context.Context, providerID string) (*v1.NodeClaim, error)
 	List(ctx context.Context) ([]*v1.NodeClaim, error)
-	GetInstanceTypes(ctx context.Context, nodePool *v1.NodePool) ([]*InstanceType, error)
+	GetInstanceTypes(ctx context.Context, nodePool *v1.NodePool) ([]*instancetype.InstanceType, error)
 	IsDrifted(ctx context.Context, nodeClaim *v1.NodeClaim) (DriftReason, error)
 	Name() string
 }
@@ -59,16 +58,3 @@ type CloudProvider interface {
 // DriftReason says why an instance no longer matches its node class, for
 // example "ImageChanged". Empty means not drifted.
 type DriftReason string
-
-// NodeClaimRequirements returns the NodeClaim's requirements as a set.
-func NodeClaimRequirements(nodeClaim *v1.NodeClaim) (requirements.Requirements, error) {
-	reqs := requirements.Requirements{}
-	for _, r := range nodeClaim.Spec.Requirements {
-		req, err := requirements.New(r.Key, requirements.Operator(r.Operator), r.Values...)
-		if err != nil {
-			return nil, fmt.Errorf("NodeClaim %s: %w", nodeClaim.Name, err)
-		}
-		reqs.Add(req)
-	}
-	return reqs, nil
-}

@@ -5,6 +5,8 @@ import (
 	"time"
 
 	"k8s.io/utils/clock"
+
+	"github.com/tailor-sh/tailor/core/instancetype"
 )
 
 // DefaultUnavailableTTL is how long an offering that ran out of capacity is
@@ -71,7 +73,7 @@ func (u *UnavailableOfferings) IsUnavailable(k OfferingKey) bool {
 }
 
 // Apply marks the offerings of its that are in the cache as not Available.
-func (u *UnavailableOfferings) Apply(its []*InstanceType) {
+func (u *UnavailableOfferings) Apply(its []*instancetype.InstanceType) {
 	if u == nil {
 		return
 	}

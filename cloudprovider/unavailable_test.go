@@ -5,6 +5,8 @@ import (
 	"time"
 
 	clocktesting "k8s.io/utils/clock/testing"
+
+	"github.com/tailor-sh/tailor/core/instancetype"
 )
 
 func TestUnavailableOfferingsExpire(t *testing.T) {
@@ -14,7 +16,7 @@ func TestUnavailableOfferingsExpire(t *testing.T) {
 	other := OfferingKey{InstanceType: "m5.large", Zone: "b", CapacityType: "spot"}
 	cache.MarkUnavailable(full)
 
-	its := []*InstanceType{{Name: "m5.large", Offerings: Offerings{
+	its := []*instancetype.InstanceType{{Name: "m5.large", Offerings: instancetype.Offerings{
 		{Zone: "a", CapacityType: "spot", Available: true},
 		{Zone: "b", CapacityType: "spot", Available: true},
 	}}}

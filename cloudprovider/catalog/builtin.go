@@ -7,7 +7,7 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/tailor-sh/tailor/cloudprovider"
+	"github.com/tailor-sh/tailor/core/instancetype"
 )
 
 // DefaultBuiltin is the catalog used when none is named: AWS us-west-2.
@@ -49,6 +49,6 @@ func Builtin(name string) (*Catalog, error) {
 	return actual.(*Catalog), nil
 }
 
-func sortInstanceTypes(its []*cloudprovider.InstanceType) {
-	slices.SortFunc(its, func(a, b *cloudprovider.InstanceType) int { return strings.Compare(a.Name, b.Name) })
+func sortInstanceTypes(its []*instancetype.InstanceType) {
+	slices.SortFunc(its, func(a, b *instancetype.InstanceType) int { return strings.Compare(a.Name, b.Name) })
 }

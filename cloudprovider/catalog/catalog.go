@@ -15,6 +15,7 @@ import (
 
 	v1 "github.com/tailor-sh/tailor/api/v1"
 	"github.com/tailor-sh/tailor/cloudprovider"
+	"github.com/tailor-sh/tailor/core/instancetype"
 	"github.com/tailor-sh/tailor/core/requirements"
 )
 
@@ -59,7 +60,7 @@ type Catalog struct {
 	// OverheadModel is the model the instance types' overhead comes from.
 	OverheadModel string
 	// InstanceTypes are sorted by name.
-	InstanceTypes []*cloudprovider.InstanceType
+	InstanceTypes []*instancetype.InstanceType
 	// Skipped explains each instance type that was left out because its
 	// entry was unusable (an architecture Kubernetes does not run, no
 	// memory, no offerings, ...).
@@ -144,7 +145,7 @@ func FromFile(name string, f *File) (*Catalog, error) {
 
 var validCapacityTypes = map[string]bool{v1.CapacityTypeOnDemand: true, v1.CapacityTypeSpot: true, v1.CapacityTypeReserved: true}
 
-func buildInstanceType(spec InstanceType, region string, model overheadModel) (*cloudprovider.InstanceType, error) {
+func buildInstanceType(spec InstanceType, region string, model overheadModel) (*instancetype.InstanceType, error) {
 	if spec.Name == "" {
 		return nil, errors.New("name is empty")
 	}
@@ -170,7 +171,7 @@ func buildInstanceType(spec InstanceType, region string, model overheadModel) (*
 	if len(spec.Offerings) == 0 {
 		return nil, errors.New("no offerings (each instance type needs at least one zone and capacity type with a price)")
 	}
-	offerings := make(cloudprovider.Offerings, 0, len(spec.Offerings))
+	offerings := make(instancetype.Offerings, 0, len(spec.Offerings))
 	seen := map[string]bool{}
 	for j, o := range spec.Offerings {
 		switch {
@@ -184,7 +185,7 @@ func buildInstanceType(spec InstanceType, region string, model overheadModel) (*
 			return nil, fmt.Errorf("offerings[%d]: %s %s is listed twice", j, o.Zone, o.CapacityType)
 		}
 		seen[o.Zone+"/"+o.CapacityType] = true
-		offerings = append(offerings, cloudprovider.Offering{
+		offerings = append(offerings, instancetype.Offering{
 			Zone: o.Zone, CapacityType: o.CapacityType, Price: o.Price,
 			Available: o.Available == nil || *o.Available,
 		})
@@ -202,7 +203,7 @@ func buildInstanceType(spec InstanceType, region string, model overheadModel) (*
 	if region != "" {
 		reqs.Add(requirements.MustNew(corev1.LabelTopologyRegion, requirements.OpIn, region))
 	}
-	it := &cloudprovider.InstanceType{
+	it := &instancetype.InstanceType{
 		Name:         spec.Name,
 		Requirements: reqs,
 		Capacity:     capacity,

@@ -7,12 +7,12 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 
-	"github.com/tailor-sh/tailor/cloudprovider"
+	"github.com/tailor-sh/tailor/core/instancetype"
 )
 
 // overheadModel computes what the kubelet and system keep of a node of the
 // given type. docs/catalogs.md describes each model.
-type overheadModel func(it *cloudprovider.InstanceType) cloudprovider.Overhead
+type overheadModel func(it *instancetype.InstanceType) instancetype.Overhead
 
 var overheadModels = map[string]overheadModel{
 	"":     noOverhead,
@@ -25,15 +25,15 @@ func overheadModelNames() []string {
 	return slices.Sorted(maps.Keys(overheadModels))[1:] // without ""
 }
 
-func noOverhead(*cloudprovider.InstanceType) cloudprovider.Overhead { return cloudprovider.Overhead{} }
+func noOverhead(*instancetype.InstanceType) instancetype.Overhead { return instancetype.Overhead{} }
 
 // eksOverhead is the EKS-optimised AMI's bootstrap: kube-reserved cpu on a
 // sliding scale per core, kube-reserved memory of 255Mi plus 11Mi per pod the
 // node may run, 1Gi of disk, and hard eviction at 100Mi of memory and 10% of
 // the node's disk.
-func eksOverhead(it *cloudprovider.InstanceType) cloudprovider.Overhead {
+func eksOverhead(it *instancetype.InstanceType) instancetype.Overhead {
 	pods := it.Capacity.Pods().Value()
-	return cloudprovider.Overhead{
+	return instancetype.Overhead{
 		KubeReserved: corev1.ResourceList{
 			corev1.ResourceCPU:              *resource.NewMilliQuantity(reservedCPUMillis(it.Capacity.Cpu().MilliValue()), resource.DecimalSI),
 			corev1.ResourceMemory:           *resource.NewQuantity((255+11*pods)*mebibyte, resource.BinarySI),
@@ -48,8 +48,8 @@ func eksOverhead(it *cloudprovider.InstanceType) cloudprovider.Overhead {
 // 1GiB; 25% of the first 4GiB, 20% of the next 4GiB, 10% of the next 8GiB, 6%
 // of the next 112GiB and 2% of the rest), and hard eviction at 100Mi of memory
 // and 10% of disk.
-func gkeOverhead(it *cloudprovider.InstanceType) cloudprovider.Overhead {
-	return cloudprovider.Overhead{
+func gkeOverhead(it *instancetype.InstanceType) instancetype.Overhead {
+	return instancetype.Overhead{
 		KubeReserved: corev1.ResourceList{
 			corev1.ResourceCPU:    *resource.NewMilliQuantity(reservedCPUMillis(it.Capacity.Cpu().MilliValue()), resource.DecimalSI),
 			corev1.ResourceMemory: *resource.NewQuantity(gkeReservedMemory(it.Capacity.Memory().Value()), resource.BinarySI),
@@ -95,7 +95,7 @@ func gkeReservedMemory(memory int64) int64 {
 	return int64(slidingScale(memory, []tier{{4 * gib, 25}, {8 * gib, 20}, {16 * gib, 10}, {128 * gib, 6}, {1 << 62, 2}}))
 }
 
-func evictionThreshold(it *cloudprovider.InstanceType) corev1.ResourceList {
+func evictionThreshold(it *instancetype.InstanceType) corev1.ResourceList {
 	out := corev1.ResourceList{corev1.ResourceMemory: resource.MustParse("100Mi")}
 	if disk, ok := it.Capacity[corev1.ResourceEphemeralStorage]; ok {
 		out[corev1.ResourceEphemeralStorage] = *resource.NewQuantity(disk.Value()/10, resource.BinarySI)

@@ -13,6 +13,7 @@ import (
 
 	v1 "github.com/tailor-sh/tailor/api/v1"
 	"github.com/tailor-sh/tailor/cloudprovider"
+	"github.com/tailor-sh/tailor/core/instancetype"
 	"github.com/tailor-sh/tailor/metrics"
 )
 
@@ -96,8 +97,8 @@ func (p *Provider) List(ctx context.Context) ([]*v1.NodeClaim, error) {
 }
 
 // GetInstanceTypes lists instance types; see cloudprovider.CloudProvider.
-func (p *Provider) GetInstanceTypes(ctx context.Context, nodePool *v1.NodePool) ([]*cloudprovider.InstanceType, error) {
-	return call(ctx, p, "GetInstanceTypes", func() ([]*cloudprovider.InstanceType, error) {
+func (p *Provider) GetInstanceTypes(ctx context.Context, nodePool *v1.NodePool) ([]*instancetype.InstanceType, error) {
+	return call(ctx, p, "GetInstanceTypes", func() ([]*instancetype.InstanceType, error) {
 		return p.CloudProvider.GetInstanceTypes(ctx, nodePool)
 	})
 }

@@ -11,8 +11,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	simv1 "github.com/tailor-sh/tailor/api/sim/v1"
-	"github.com/tailor-sh/tailor/cloudprovider"
 	"github.com/tailor-sh/tailor/cloudprovider/catalog"
+	"github.com/tailor-sh/tailor/core/instancetype"
 )
 
 // catalogLoader loads the catalog a SimNodeClass names and caches it until the
@@ -26,7 +26,7 @@ type catalogLoader struct {
 
 type cachedCatalog struct {
 	version       string // class generation + ConfigMap resource version
-	instanceTypes []*cloudprovider.InstanceType
+	instanceTypes []*instancetype.InstanceType
 }
 
 func newCatalogLoader(c client.Client) *catalogLoader {
@@ -35,7 +35,7 @@ func newCatalogLoader(c client.Client) *catalogLoader {
 
 // instanceTypes returns the class's catalog restricted to its zones. Each call
 // returns fresh copies, which callers may modify.
-func (l *catalogLoader) instanceTypes(ctx context.Context, class *simv1.SimNodeClass) ([]*cloudprovider.InstanceType, error) {
+func (l *catalogLoader) instanceTypes(ctx context.Context, class *simv1.SimNodeClass) ([]*instancetype.InstanceType, error) {
 	var (
 		cat     *catalog.Catalog
 		version = fmt.Sprint(class.Generation)
@@ -84,7 +84,7 @@ func (l *catalogLoader) instanceTypes(ctx context.Context, class *simv1.SimNodeC
 		l.cache[class.Name] = cached
 		l.mu.Unlock()
 	}
-	out := make([]*cloudprovider.InstanceType, len(cached.instanceTypes))
+	out := make([]*instancetype.InstanceType, len(cached.instanceTypes))
 	for i, it := range cached.instanceTypes {
 		copied := *it
 		copied.Offerings = slices.Clone(it.Offerings)
@@ -95,14 +95,14 @@ func (l *catalogLoader) instanceTypes(ctx context.Context, class *simv1.SimNodeC
 
 // inZones keeps the offerings in zones (all when zones is empty) and drops
 // instance types left without any.
-func inZones(cat *catalog.Catalog, zones []string) ([]*cloudprovider.InstanceType, error) {
+func inZones(cat *catalog.Catalog, zones []string) ([]*instancetype.InstanceType, error) {
 	known := cat.Zones()
 	for _, z := range zones {
 		if !slices.Contains(known, z) {
 			return nil, fmt.Errorf("zone %q is not in catalog %s (its zones: %v)", z, cat.Name, known)
 		}
 	}
-	var out []*cloudprovider.InstanceType
+	var out []*instancetype.InstanceType
 	for _, it := range cat.InstanceTypes {
 		copied := *it
 		copied.Offerings = nil

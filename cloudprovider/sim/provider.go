@@ -30,6 +30,7 @@ import (
 	simv1 "github.com/tailor-sh/tailor/api/sim/v1"
 	v1 "github.com/tailor-sh/tailor/api/v1"
 	"github.com/tailor-sh/tailor/cloudprovider"
+	"github.com/tailor-sh/tailor/core/instancetype"
 )
 
 // ProviderName is what Name returns.
@@ -155,7 +156,7 @@ func (p *Provider) injectAPIError(class *simv1.SimNodeClass, call string) error 
 
 // GetInstanceTypes returns every instance type of the node class's catalog in
 // the node class's zones.
-func (p *Provider) GetInstanceTypes(ctx context.Context, nodePool *v1.NodePool) ([]*cloudprovider.InstanceType, error) {
+func (p *Provider) GetInstanceTypes(ctx context.Context, nodePool *v1.NodePool) ([]*instancetype.InstanceType, error) {
 	class, err := p.nodeClass(ctx, nodePool.Spec.Template.Spec.NodeClassRef)
 	if err != nil {
 		return nil, err
@@ -231,14 +232,14 @@ func (p *Provider) Create(ctx context.Context, nodeClaim *v1.NodeClaim) (*v1.Nod
 
 // choose picks the cheapest offering of a compatible instance type that fits
 // the NodeClaim's requests, as a real cloud's lowest-price allocation does.
-func (p *Provider) choose(class *simv1.SimNodeClass, nodeClaim *v1.NodeClaim, its []*cloudprovider.InstanceType) (*cloudprovider.InstanceType, cloudprovider.Offering, error) {
-	reqs, err := cloudprovider.NodeClaimRequirements(nodeClaim)
+func (p *Provider) choose(class *simv1.SimNodeClass, nodeClaim *v1.NodeClaim, its []*instancetype.InstanceType) (*instancetype.InstanceType, instancetype.Offering, error) {
+	reqs, err := instancetype.NodeClaimRequirements(nodeClaim)
 	if err != nil {
-		return nil, cloudprovider.Offering{}, err
+		return nil, instancetype.Offering{}, err
 	}
 	var (
-		best         *cloudprovider.InstanceType
-		bestOffering cloudprovider.Offering
+		best         *instancetype.InstanceType
+		bestOffering instancetype.Offering
 		full         []cloudprovider.OfferingKey
 		compatible   int
 	)
@@ -264,13 +265,13 @@ func (p *Provider) choose(class *simv1.SimNodeClass, nodeClaim *v1.NodeClaim, it
 		}
 	}
 	if compatible == 0 {
-		return nil, cloudprovider.Offering{}, fmt.Errorf("no instance type of SimNodeClass %s satisfies the NodeClaim's requirements (%s) and requests", class.Name, reqs)
+		return nil, instancetype.Offering{}, fmt.Errorf("no instance type of SimNodeClass %s satisfies the NodeClaim's requirements (%s) and requests", class.Name, reqs)
 	}
 	if best == nil {
-		return nil, cloudprovider.Offering{}, &cloudprovider.InsufficientCapacityError{Offerings: full}
+		return nil, instancetype.Offering{}, &cloudprovider.InsufficientCapacityError{Offerings: full}
 	}
 	if p.roll(parseRate(class.Spec.Faults.InsufficientCapacity.Rate)) {
-		return nil, cloudprovider.Offering{}, &cloudprovider.InsufficientCapacityError{
+		return nil, instancetype.Offering{}, &cloudprovider.InsufficientCapacityError{
 			Offerings: []cloudprovider.OfferingKey{{InstanceType: best.Name, Zone: bestOffering.Zone, CapacityType: bestOffering.CapacityType}},
 			Err:       fmt.Errorf("injected at rate %s", class.Spec.Faults.InsufficientCapacity.Rate),
 		}
@@ -278,7 +279,7 @@ func (p *Provider) choose(class *simv1.SimNodeClass, nodeClaim *v1.NodeClaim, it
 	return best, bestOffering, nil
 }
 
-func noCapacity(class *simv1.SimNodeClass, instanceType string, o cloudprovider.Offering) bool {
+func noCapacity(class *simv1.SimNodeClass, instanceType string, o instancetype.Offering) bool {
 	for _, s := range class.Spec.Faults.InsufficientCapacity.Offerings {
 		if (s.InstanceType == "" || s.InstanceType == instanceType) && (s.Zone == "" || s.Zone == o.Zone) &&
 			(s.CapacityType == "" || s.CapacityType == o.CapacityType) {
@@ -288,7 +289,7 @@ func noCapacity(class *simv1.SimNodeClass, instanceType string, o cloudprovider.
 	return false
 }
 
-func (p *Provider) newInstance(id string, class *simv1.SimNodeClass, nodeClaim *v1.NodeClaim, it *cloudprovider.InstanceType, o cloudprovider.Offering) *simv1.SimInstance {
+func (p *Provider) newInstance(id string, class *simv1.SimNodeClass, nodeClaim *v1.NodeClaim, it *instancetype.InstanceType, o instancetype.Offering) *simv1.SimInstance {
 	labels := it.Requirements.Labels()
 	for k, v := range nodeClaim.Labels {
 		labels[k] = v

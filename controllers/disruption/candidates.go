@@ -13,11 +13,11 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 
 	v1 "github.com/tailor-sh/tailor/api/v1"
-	"github.com/tailor-sh/tailor/cloudprovider"
 	"github.com/tailor-sh/tailor/controllers/node/termination"
 	"github.com/tailor-sh/tailor/controllers/provisioning"
 	"github.com/tailor-sh/tailor/controllers/state"
 	coredisruption "github.com/tailor-sh/tailor/core/disruption"
+	"github.com/tailor-sh/tailor/core/instancetype"
 	"github.com/tailor-sh/tailor/core/scheduling"
 )
 
@@ -118,7 +118,7 @@ func (c *Controller) candidate(v *view, n *state.StateNode) *coredisruption.Cand
 	return &coredisruption.Candidate{
 		Name: n.Name(), NodePool: pool,
 		InstanceType: nc.Labels[corev1.LabelInstanceTypeStable], Zone: nc.Labels[corev1.LabelTopologyZone], CapacityType: nc.Labels[v1.LabelCapacityType],
-		Price: cloudprovider.Price(nc, v.types[pool]),
+		Price: instancetype.Price(nc, v.types[pool]),
 		Pods:  pods,
 	}
 }

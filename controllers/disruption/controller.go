@@ -19,6 +19,7 @@ import (
 	"github.com/tailor-sh/tailor/controllers/events"
 	"github.com/tailor-sh/tailor/controllers/state"
 	coredisruption "github.com/tailor-sh/tailor/core/disruption"
+	"github.com/tailor-sh/tailor/core/instancetype"
 )
 
 // settlingLimit is how long a node that has not become ready holds up
@@ -137,7 +138,7 @@ type view struct {
 	snap  *state.Snapshot
 	pdbs  []policyv1.PodDisruptionBudget
 	pools map[string]*v1.NodePool
-	types map[string][]*cloudprovider.InstanceType
+	types map[string][]*instancetype.InstanceType
 	// nodes are the nodes with a NodeClaim, by claim name; sorted are the
 	// same by claim name, so that decisions do not depend on map order.
 	nodes  map[string]*state.StateNode
@@ -191,7 +192,7 @@ func (c *Controller) look(ctx context.Context) (*view, error) {
 	}
 	v := &view{
 		now: time.Now(), snap: snap, pdbs: pdbs.Items,
-		pools: map[string]*v1.NodePool{}, types: map[string][]*cloudprovider.InstanceType{},
+		pools: map[string]*v1.NodePool{}, types: map[string][]*instancetype.InstanceType{},
 		nodes: map[string]*state.StateNode{}, total: map[string]int{}, disrupting: map[string]int{}, busy: map[string]bool{}, replacing: map[string]bool{}, movableByNode: map[string][]*corev1.Pod{},
 	}
 	for _, pool := range snap.NodePools {

@@ -14,6 +14,7 @@ import (
 	"github.com/tailor-sh/tailor/cloudprovider"
 	"github.com/tailor-sh/tailor/controllers/events"
 	"github.com/tailor-sh/tailor/controllers/state"
+	"github.com/tailor-sh/tailor/core/instancetype"
 	"github.com/tailor-sh/tailor/core/requirements"
 )
 
@@ -62,7 +63,7 @@ func (c *Controller) drifted(ctx context.Context, v *view, n *state.StateNode, p
 		for k, val := range n.Node.Labels {
 			labels[k] = val
 		}
-		launched, _ := cloudprovider.NodeClaimRequirements(nc)
+		launched, _ := instancetype.NodeClaimRequirements(nc)
 		for _, r := range pool.Spec.Template.Spec.Requirements {
 			req, err := requirements.New(r.Key, requirements.Operator(r.Operator), r.Values...)
 			if err != nil || !violates(req, labels, launched.Get(r.Key)) {

@@ -10,7 +10,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	v1 "github.com/tailor-sh/tailor/api/v1"
-	"github.com/tailor-sh/tailor/cloudprovider"
+	"github.com/tailor-sh/tailor/core/instancetype"
 	"github.com/tailor-sh/tailor/core/scheduling"
 )
 
@@ -26,11 +26,11 @@ const resourceNodes corev1.ResourceName = "nodes"
 type budget struct {
 	// remaining is nil when the pool has no limits.
 	remaining corev1.ResourceList
-	types     map[string]*cloudprovider.InstanceType
+	types     map[string]*instancetype.InstanceType
 }
 
-func newBudget(pool *v1.NodePool, its []*cloudprovider.InstanceType, claims []*v1.NodeClaim) *budget {
-	b := &budget{types: make(map[string]*cloudprovider.InstanceType, len(its))}
+func newBudget(pool *v1.NodePool, its []*instancetype.InstanceType, claims []*v1.NodeClaim) *budget {
+	b := &budget{types: make(map[string]*instancetype.InstanceType, len(its))}
 	for _, it := range its {
 		b.types[it.Name] = it
 	}
@@ -134,7 +134,7 @@ func (b *budget) admit(nc *scheduling.NewNodeClaim) ([]scheduling.Candidate, boo
 // Remaining is what the pool may still launch within its limits when it has
 // claims (launched or not, each charged at the most it can become), or nil
 // when the pool has no limits.
-func Remaining(pool *v1.NodePool, its []*cloudprovider.InstanceType, claims []*v1.NodeClaim) corev1.ResourceList {
+func Remaining(pool *v1.NodePool, its []*instancetype.InstanceType, claims []*v1.NodeClaim) corev1.ResourceList {
 	return newBudget(pool, its, claims).remaining
 }
 

@@ -8,12 +8,12 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	v1 "github.com/tailor-sh/tailor/api/v1"
-	"github.com/tailor-sh/tailor/cloudprovider"
+	"github.com/tailor-sh/tailor/core/instancetype"
 	"github.com/tailor-sh/tailor/core/scheduling"
 )
 
-func instanceType(name, cpu string) *cloudprovider.InstanceType {
-	return &cloudprovider.InstanceType{Name: name, Capacity: corev1.ResourceList{
+func instanceType(name, cpu string) *instancetype.InstanceType {
+	return &instancetype.InstanceType{Name: name, Capacity: corev1.ResourceList{
 		corev1.ResourceCPU: resource.MustParse(cpu), corev1.ResourceMemory: resource.MustParse("8Gi"),
 	}}
 }
@@ -26,7 +26,7 @@ func claimFor(types ...string) *v1.NodeClaim {
 
 func TestBudgetChargesTheMostAClaimCanBecome(t *testing.T) {
 	small, large := instanceType("small", "2"), instanceType("large", "8")
-	its := []*cloudprovider.InstanceType{small, large}
+	its := []*instancetype.InstanceType{small, large}
 	launched := claimFor("small", "large")
 	launched.Status.Capacity = small.Capacity
 	pool := func(limits corev1.ResourceList) *v1.NodePool {
@@ -39,7 +39,7 @@ func TestBudgetChargesTheMostAClaimCanBecome(t *testing.T) {
 		name          string
 		limits        corev1.ResourceList
 		claims        []*v1.NodeClaim
-		candidates    []*cloudprovider.InstanceType
+		candidates    []*instancetype.InstanceType
 		wantAdmitted  bool
 		wantKept      []string
 		wantRemaining string // cpu left after admission

@@ -6,7 +6,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 
 	v1 "github.com/tailor-sh/tailor/api/v1"
-	"github.com/tailor-sh/tailor/cloudprovider"
+	"github.com/tailor-sh/tailor/core/instancetype"
 	"github.com/tailor-sh/tailor/core/scheduling"
 )
 
@@ -75,7 +75,7 @@ func (n *StateNode) SchedulingNode() *scheduling.Node {
 		return out
 	}
 	nc := n.NodeClaim
-	reqs, _ := cloudprovider.NodeClaimRequirements(nc)
+	reqs, _ := instancetype.NodeClaimRequirements(nc)
 	labels := reqs.Labels()
 	for k, v := range nc.Labels {
 		labels[k] = v

@@ -8,7 +8,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 
 	v1 "github.com/tailor-sh/tailor/api/v1"
-	"github.com/tailor-sh/tailor/cloudprovider"
+	"github.com/tailor-sh/tailor/core/instancetype"
 	"github.com/tailor-sh/tailor/core/requirements"
 	"github.com/tailor-sh/tailor/core/scheduling"
 )
@@ -174,7 +174,7 @@ func restrict(replacement *scheduling.NewNodeClaim, candidates []*Candidate, mos
 			capacityTypes = append(capacityTypes, c.Offering.CapacityType)
 		}
 	}
-	allowed := func(o cloudprovider.Offering) bool {
+	allowed := func(o instancetype.Offering) bool {
 		return slices.Contains(zones, o.Zone) && slices.Contains(capacityTypes, o.CapacityType)
 	}
 	own := func(c scheduling.Candidate) bool {

@@ -11,18 +11,18 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 
 	v1 "github.com/tailor-sh/tailor/api/v1"
-	"github.com/tailor-sh/tailor/cloudprovider"
 	"github.com/tailor-sh/tailor/cloudprovider/catalog"
+	"github.com/tailor-sh/tailor/core/instancetype"
 	"github.com/tailor-sh/tailor/core/scheduling"
 )
 
-func catalogTypes(t *testing.T) map[string]*cloudprovider.InstanceType {
+func catalogTypes(t *testing.T) map[string]*instancetype.InstanceType {
 	t.Helper()
 	c, err := catalog.Builtin("aws-us-west-2")
 	if err != nil {
 		t.Fatal(err)
 	}
-	out := map[string]*cloudprovider.InstanceType{}
+	out := map[string]*instancetype.InstanceType{}
 	for _, it := range c.InstanceTypes {
 		out[it.Name] = it
 	}
@@ -40,7 +40,7 @@ func testPod(name, cpu, memory string) *corev1.Pod {
 
 // testNode is a node of the pool "default" running pods, and the candidate
 // that stands for it.
-func testNode(t *testing.T, its map[string]*cloudprovider.InstanceType, name, instanceType, capacityType string, pods ...*corev1.Pod) (*scheduling.Node, *Candidate) {
+func testNode(t *testing.T, its map[string]*instancetype.InstanceType, name, instanceType, capacityType string, pods ...*corev1.Pod) (*scheduling.Node, *Candidate) {
 	t.Helper()
 	it := its[instanceType]
 	if it == nil {
@@ -64,13 +64,13 @@ func testNode(t *testing.T, its map[string]*cloudprovider.InstanceType, name, in
 	return node, &Candidate{Name: name, NodePool: "default", InstanceType: instanceType, Zone: "us-west-2a", CapacityType: capacityType, Price: price, Pods: pods}
 }
 
-func testInput(t *testing.T, its map[string]*cloudprovider.InstanceType, capacityTypes []string, nodes ...*scheduling.Node) scheduling.Input {
+func testInput(t *testing.T, its map[string]*instancetype.InstanceType, capacityTypes []string, nodes ...*scheduling.Node) scheduling.Input {
 	pool := &v1.NodePool{ObjectMeta: metav1.ObjectMeta{Name: "default"}}
 	pool.Spec.Template.Spec.Requirements = []v1.NodeSelectorRequirementWithMinValues{
 		{Key: v1.LabelCapacityType, Operator: corev1.NodeSelectorOpIn, Values: capacityTypes},
 		{Key: corev1.LabelTopologyZone, Operator: corev1.NodeSelectorOpIn, Values: []string{"us-west-2a"}},
 	}
-	var types []*cloudprovider.InstanceType
+	var types []*instancetype.InstanceType
 	for _, it := range its {
 		types = append(types, it)
 	}

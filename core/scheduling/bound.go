@@ -8,7 +8,7 @@ import (
 	"gonum.org/v1/gonum/optimize/convex/lp"
 
 	v1 "github.com/tailor-sh/tailor/api/v1"
-	"github.com/tailor-sh/tailor/cloudprovider"
+	"github.com/tailor-sh/tailor/core/instancetype"
 )
 
 // lowerBound computes a lower bound on the hourly price of any set of new
@@ -304,7 +304,7 @@ func solveLP(c []float64, A *mat.Dense, b []float64, basic []int) (opt float64, 
 
 // servesClass reports whether a node of type t in pool p, bought at offering
 // o, can hold pods of class c.
-func servesClass(p *pool, t *poolType, o cloudprovider.Offering, c *pending) bool {
+func servesClass(p *pool, t *poolType, o instancetype.Offering, c *pending) bool {
 	if c.err != nil || !tolerates(c.tolerations, p.taints) {
 		return false
 	}
@@ -313,7 +313,7 @@ func servesClass(p *pool, t *poolType, o cloudprovider.Offering, c *pending) boo
 			continue
 		}
 		reqs := p.reqs.Merge(term)
-		if t.it.Compatible(reqs) == nil && len(cloudprovider.Offerings{o}.Compatible(reqs)) == 1 {
+		if t.it.Compatible(reqs) == nil && len(instancetype.Offerings{o}.Compatible(reqs)) == 1 {
 			return true
 		}
 	}

@@ -11,7 +11,7 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/utils/ptr"
 
-	"github.com/tailor-sh/tailor/cloudprovider"
+	"github.com/tailor-sh/tailor/core/instancetype"
 	"github.com/tailor-sh/tailor/core/requirements"
 )
 
@@ -237,7 +237,7 @@ func (s *solver) cheapestZone(c *pending) (string, bool) {
 		if reqs == nil {
 			continue
 		}
-		best, found := cloudprovider.Offering{}, false
+		best, found := instancetype.Offering{}, false
 		for _, t := range p.types {
 			if t.it.Compatible(reqs) != nil {
 				continue

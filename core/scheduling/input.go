@@ -6,7 +6,7 @@ import (
 	storagev1 "k8s.io/api/storage/v1"
 
 	v1 "github.com/tailor-sh/tailor/api/v1"
-	"github.com/tailor-sh/tailor/cloudprovider"
+	"github.com/tailor-sh/tailor/core/instancetype"
 	"github.com/tailor-sh/tailor/core/requirements"
 )
 
@@ -43,7 +43,7 @@ type Input struct {
 type NodePool struct {
 	NodePool *v1.NodePool
 	// InstanceTypes are what the pool's node class can launch.
-	InstanceTypes []*cloudprovider.InstanceType
+	InstanceTypes []*instancetype.InstanceType
 	// Remaining is how much more the pool may launch before it reaches its
 	// limits (limits less what its nodes already have); nil means the pool
 	// has no limits.
@@ -122,8 +122,8 @@ func (n *NewNodeClaim) Price() float64 {
 
 // Candidate is an instance type that can hold a new node's pods.
 type Candidate struct {
-	InstanceType *cloudprovider.InstanceType
-	Offering     cloudprovider.Offering
+	InstanceType *instancetype.InstanceType
+	Offering     instancetype.Offering
 }
 
 // Unschedulable is a pod no node can hold.

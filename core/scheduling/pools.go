@@ -13,7 +13,7 @@ import (
 	"k8s.io/klog/v2"
 
 	v1 "github.com/tailor-sh/tailor/api/v1"
-	"github.com/tailor-sh/tailor/cloudprovider"
+	"github.com/tailor-sh/tailor/core/instancetype"
 	"github.com/tailor-sh/tailor/core/requirements"
 )
 
@@ -38,14 +38,14 @@ type pool struct {
 
 // poolType is an instance type as a node of one pool.
 type poolType struct {
-	it       *cloudprovider.InstanceType
+	it       *instancetype.InstanceType
 	capacity vec
 	// free is what pods can use: allocatable less the pool's DaemonSet pods
 	// that would run on the node.
 	free   vec
 	daemon vec
 	// offerings are available and allowed by the pool.
-	offerings cloudprovider.Offerings
+	offerings instancetype.Offerings
 }
 
 // preparePools prepares the NodePools, heaviest first. A pool whose

@@ -14,12 +14,12 @@ import (
 	"k8s.io/utils/ptr"
 
 	v1 "github.com/tailor-sh/tailor/api/v1"
-	"github.com/tailor-sh/tailor/cloudprovider"
 	"github.com/tailor-sh/tailor/cloudprovider/catalog"
+	"github.com/tailor-sh/tailor/core/instancetype"
 	"github.com/tailor-sh/tailor/core/requirements"
 )
 
-func awsTypes(t testing.TB) []*cloudprovider.InstanceType {
+func awsTypes(t testing.TB) []*instancetype.InstanceType {
 	t.Helper()
 	c, err := catalog.Builtin("aws-us-west-2")
 	if err != nil {
@@ -214,15 +214,15 @@ func TestConstraintsChooseTheRightNodes(t *testing.T) {
 	for _, tc := range []struct {
 		name  string
 		pod   func(*corev1.Pod)
-		check func(labels map[string]string, it *cloudprovider.InstanceType) bool
+		check func(labels map[string]string, it *instancetype.InstanceType) bool
 	}{
 		{"arm64", func(p *corev1.Pod) { p.Spec.NodeSelector = map[string]string{corev1.LabelArchStable: "arm64"} },
-			func(l map[string]string, _ *cloudprovider.InstanceType) bool {
+			func(l map[string]string, _ *instancetype.InstanceType) bool {
 				return l[corev1.LabelArchStable] == "arm64"
 			}},
 		{"gpu", func(p *corev1.Pod) {
 			p.Spec.Containers[0].Resources.Requests["nvidia.com/gpu"] = resource.MustParse("1")
-		}, func(_ map[string]string, it *cloudprovider.InstanceType) bool {
+		}, func(_ map[string]string, it *instancetype.InstanceType) bool {
 			q := it.Capacity[corev1.ResourceName("nvidia.com/gpu")]
 			return q.Value() >= 1
 		}},
@@ -230,7 +230,7 @@ func TestConstraintsChooseTheRightNodes(t *testing.T) {
 			p.Spec.Affinity = &corev1.Affinity{NodeAffinity: &corev1.NodeAffinity{RequiredDuringSchedulingIgnoredDuringExecution: &corev1.NodeSelector{
 				NodeSelectorTerms: []corev1.NodeSelectorTerm{{MatchExpressions: []corev1.NodeSelectorRequirement{{Key: v1.LabelCapacityType, Operator: corev1.NodeSelectorOpIn, Values: []string{"on-demand"}}}}},
 			}}}
-		}, func(l map[string]string, _ *cloudprovider.InstanceType) bool {
+		}, func(l map[string]string, _ *instancetype.InstanceType) bool {
 			return l[v1.LabelCapacityType] == "on-demand"
 		}},
 		{"zone a or c", func(p *corev1.Pod) {
@@ -240,7 +240,7 @@ func TestConstraintsChooseTheRightNodes(t *testing.T) {
 					{MatchExpressions: []corev1.NodeSelectorRequirement{{Key: corev1.LabelTopologyZone, Operator: corev1.NodeSelectorOpIn, Values: []string{"us-west-2c"}}}},
 				},
 			}}}
-		}, func(l map[string]string, _ *cloudprovider.InstanceType) bool {
+		}, func(l map[string]string, _ *instancetype.InstanceType) bool {
 			return l[corev1.LabelTopologyZone] == "us-west-2a" || l[corev1.LabelTopologyZone] == "us-west-2c"
 		}},
 	} {

@@ -16,7 +16,7 @@ import (
 
 	simv1 "github.com/tailor-sh/tailor/api/sim/v1"
 	v1 "github.com/tailor-sh/tailor/api/v1"
-	"github.com/tailor-sh/tailor/cloudprovider"
+	"github.com/tailor-sh/tailor/core/instancetype"
 	"github.com/tailor-sh/tailor/core/scheduling"
 )
 
@@ -75,7 +75,7 @@ func BenchmarkScaleDownToBound(b *testing.B) {
 		price := func() (float64, int) {
 			sum, n := 0.0, 0
 			for _, nc := range e.liveClaims(pool.Name) {
-				sum += cloudprovider.Price(&nc, its)
+				sum += instancetype.Price(&nc, its)
 				n++
 			}
 			return sum, n

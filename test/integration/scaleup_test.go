@@ -16,7 +16,7 @@ import (
 
 	simv1 "github.com/tailor-sh/tailor/api/sim/v1"
 	v1 "github.com/tailor-sh/tailor/api/v1"
-	"github.com/tailor-sh/tailor/cloudprovider"
+	"github.com/tailor-sh/tailor/core/instancetype"
 )
 
 // TestDeploymentScaleUp: a Deployment whose pods fit nowhere gets nodes, and
@@ -52,7 +52,7 @@ func TestDeploymentScaleUp(t *testing.T) {
 	}
 	actual := 0.0
 	for _, nc := range claims {
-		actual += cloudprovider.Price(&nc, its)
+		actual += instancetype.Price(&nc, its)
 	}
 	t.Logf("%d nodes at $%.4f/h; tailor plan predicted $%.4f/h", len(claims), actual, planned)
 	if actual > planned*1.10 || actual < planned*0.90 {

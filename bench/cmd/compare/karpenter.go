@@ -16,7 +16,7 @@ import (
 	fakecr "sigs.k8s.io/controller-runtime/pkg/client/fake"
 	"sigs.k8s.io/controller-runtime/pkg/log"
 
-	tailorcp "github.com/tailor-sh/tailor/cloudprovider"
+	"github.com/tailor-sh/tailor/core/instancetype"
 
 	v1 "sigs.k8s.io/karpenter/pkg/apis/v1"
 	"sigs.k8s.io/karpenter/pkg/cloudprovider"
@@ -36,7 +36,7 @@ import (
 // single-valued requirement per well-known label, zone and capacity type
 // over the available offerings, and one offering per (zone, capacity type)
 // with its price and availability.
-func karpenterInstanceTypes(its []*tailorcp.InstanceType) []*cloudprovider.InstanceType {
+func karpenterInstanceTypes(its []*instancetype.InstanceType) []*cloudprovider.InstanceType {
 	var out []*cloudprovider.InstanceType
 	for _, it := range its {
 		labels := it.Requirements.Labels()
@@ -86,7 +86,7 @@ func karpenterInstanceTypes(its []*tailorcp.InstanceType) []*cloudprovider.Insta
 
 // values are the values Tailor's instance type allows for a label (arch and
 // os; a type may run several operating systems).
-func values(it *tailorcp.InstanceType, key string) []string {
+func values(it *instancetype.InstanceType, key string) []string {
 	if r := it.Requirements.Get(key); r != nil {
 		return r.Values()
 	}

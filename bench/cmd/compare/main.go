@@ -18,7 +18,7 @@ import (
 	"text/tabwriter"
 	"time"
 
-	tailorcp "github.com/tailor-sh/tailor/cloudprovider"
+	"github.com/tailor-sh/tailor/core/instancetype"
 	"github.com/tailor-sh/tailor/cloudprovider/catalog"
 )
 
@@ -147,12 +147,12 @@ var maxCPU int
 
 // loadCatalog is the built-in aws-us-west-2 catalog, less the types above
 // -catalog-max-cpu. Both schedulers get exactly this list.
-func loadCatalog() []*tailorcp.InstanceType {
+func loadCatalog() []*instancetype.InstanceType {
 	cat, err := catalog.Builtin("aws-us-west-2")
 	if err != nil {
 		fatalf("%v", err)
 	}
-	var out []*tailorcp.InstanceType
+	var out []*instancetype.InstanceType
 	for _, it := range cat.InstanceTypes {
 		if maxCPU > 0 && it.Capacity.Cpu().Value() > int64(maxCPU) {
 			continue

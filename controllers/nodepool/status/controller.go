@@ -26,6 +26,7 @@ import (
 	v1 "github.com/tailor-sh/tailor/api/v1"
 	"github.com/tailor-sh/tailor/cloudprovider"
 	coredisruption "github.com/tailor-sh/tailor/core/disruption"
+	"github.com/tailor-sh/tailor/core/instancetype"
 	"github.com/tailor-sh/tailor/metrics"
 )
 
@@ -108,7 +109,7 @@ func (c *Controller) Reconcile(ctx context.Context, req reconcile.Request) (reco
 			sum.Add(q)
 			resources[name] = sum
 		}
-		cost += cloudprovider.Price(nc, its)
+		cost += instancetype.Price(nc, its)
 	}
 	resources["nodes"] = *resource.NewQuantity(int64(len(claims.Items)), resource.DecimalSI)
 	pool.Status.Resources = resources

@@ -20,8 +20,8 @@ import (
 	"k8s.io/utils/ptr"
 
 	v1 "github.com/tailor-sh/tailor/api/v1"
-	"github.com/tailor-sh/tailor/cloudprovider"
 	"github.com/tailor-sh/tailor/cloudprovider/catalog"
+	"github.com/tailor-sh/tailor/core/instancetype"
 	"github.com/tailor-sh/tailor/core/scheduling"
 )
 
@@ -58,7 +58,7 @@ func TestDecisionsAgreeWithKubeScheduler(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var smaller []*cloudprovider.InstanceType
+	var smaller []*instancetype.InstanceType
 	for _, it := range cat.InstanceTypes {
 		// Small and mid-sized types keep decisions varied and quick.
 		if it.Capacity.Cpu().Value() <= 16 {
@@ -248,7 +248,7 @@ func (sc *scenario) after(t *testing.T, r *scheduling.Result) (nodes []*corev1.N
 // cluster makes a random cluster: zero to three existing nodes with
 // running pods, one or two NodePools over three zones, and one to four
 // pending Deployments whose pods constrain each other.
-func (g gen) cluster(instanceTypes []*cloudprovider.InstanceType) *scenario {
+func (g gen) cluster(instanceTypes []*instancetype.InstanceType) *scenario {
 	sc := &scenario{}
 	zones := some(g, oracleZones, 3)
 	if g.chance(0.6) {
@@ -270,7 +270,7 @@ func (g gen) cluster(instanceTypes []*cloudprovider.InstanceType) *scenario {
 		pools = append(pools, dedicated)
 	}
 	// A random few dozen types, so that types and prices differ by case.
-	var picked []*cloudprovider.InstanceType
+	var picked []*instancetype.InstanceType
 	for _, i := range g.Perm(len(instanceTypes))[:40] {
 		picked = append(picked, instanceTypes[i])
 	}

@@ -1,7 +1,13 @@
-package cloudprovider
+// Package instancetype is the model of what a cloud sells that the
+// scheduling core prices and fits pods against: instance types, their
+// overhead, and the offerings (zone, capacity type, price) they are sold in.
+// It is plain data, so that the core, the controllers and every provider can
+// share it without importing one another.
+package instancetype
 
 import (
 	"cmp"
+	"fmt"
 	"slices"
 
 	corev1 "k8s.io/api/core/v1"
@@ -165,4 +171,17 @@ func Price(nc *v1.NodeClaim, its []*InstanceType) float64 {
 		}
 	}
 	return 0
+}
+
+// NodeClaimRequirements returns the NodeClaim's requirements as a set.
+func NodeClaimRequirements(nodeClaim *v1.NodeClaim) (requirements.Requirements, error) {
+	reqs := requirements.Requirements{}
+	for _, r := range nodeClaim.Spec.Requirements {
+		req, err := requirements.New(r.Key, requirements.Operator(r.Operator), r.Values...)
+		if err != nil {
+			return nil, fmt.Errorf("NodeClaim %s: %w", nodeClaim.Name, err)
+		}
+		reqs.Add(req)
+	}
+	return reqs, nil
 }
