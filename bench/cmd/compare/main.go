@@ -18,8 +18,8 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/tailor-sh/tailor/core/instancetype"
 	"github.com/tailor-sh/tailor/cloudprovider/catalog"
+	"github.com/tailor-sh/tailor/core/instancetype"
 )
 
 // result is what a child process reports on stdout as JSON.

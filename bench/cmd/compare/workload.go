@@ -9,8 +9,9 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 
-	tailorv1 "github.com/tailor-sh/tailor/api/v1"
 	karpv1 "sigs.k8s.io/karpenter/pkg/apis/v1"
+
+	tailorv1 "github.com/tailor-sh/tailor/api/v1"
 )
 
 // generate makes n pods in Deployments of 50 to 500 replicas. The random
