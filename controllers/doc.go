@@ -10,5 +10,12 @@
 //   - nodeclaim/lifecycle: a NodeClaim's launch, registration,
 //     initialization, liveness and termination;
 //   - nodeclaim/garbagecollection: leaked instances and vanished ones;
-//   - nodepool/status: what each NodePool holds and whether it is ready.
+//   - nodepool/status: what each NodePool holds and whether it is ready;
+//   - disruption: empty, underutilized, drifted and expired nodes removed or
+//     replaced within budgets;
+//   - events: the reasons of the events all of them record.
+//
+// A controller imports only state and events among its siblings: what two
+// controllers share (the drain plan, a NodeClaim built from a decision, the
+// room a NodePool's limits leave) is pure and lives in core/.
 package controllers

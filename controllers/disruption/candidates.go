@@ -13,10 +13,10 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 
 	v1 "github.com/tailor-sh/tailor/api/v1"
-	"github.com/tailor-sh/tailor/controllers/node/termination"
 	"github.com/tailor-sh/tailor/controllers/provisioning"
 	"github.com/tailor-sh/tailor/controllers/state"
 	coredisruption "github.com/tailor-sh/tailor/core/disruption"
+	"github.com/tailor-sh/tailor/core/drain"
 	"github.com/tailor-sh/tailor/core/instancetype"
 	"github.com/tailor-sh/tailor/core/scheduling"
 )
@@ -87,7 +87,7 @@ func (v *view) movable(n *state.StateNode) []*corev1.Pod {
 // another node: not DaemonSet, static or finished pods, nor pods already
 // terminating. Pods annotated do-not-disrupt are included; they block.
 func movable(pods []*corev1.Pod, now time.Time) []*corev1.Pod {
-	plan := termination.Plan(pods, now)
+	plan := drain.NewPlan(pods, now)
 	out := slices.Clone(plan.Blocked)
 	out = append(out, plan.Tiers[0]...)
 	out = append(out, plan.Tiers[2]...)

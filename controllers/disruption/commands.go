@@ -15,10 +15,10 @@ import (
 
 	v1 "github.com/tailor-sh/tailor/api/v1"
 	"github.com/tailor-sh/tailor/controllers/events"
-	"github.com/tailor-sh/tailor/controllers/node/termination"
 	"github.com/tailor-sh/tailor/controllers/provisioning"
 	"github.com/tailor-sh/tailor/controllers/state"
 	coredisruption "github.com/tailor-sh/tailor/core/disruption"
+	"github.com/tailor-sh/tailor/core/drain"
 	"github.com/tailor-sh/tailor/metrics"
 )
 
@@ -195,25 +195,25 @@ func (c *Controller) abort(ctx context.Context, v *view, cmd *command, why strin
 }
 
 func (c *Controller) taint(ctx context.Context, node *corev1.Node) error {
-	if node == nil || slices.ContainsFunc(node.Spec.Taints, func(t corev1.Taint) bool { return t.MatchTaint(&termination.DisruptedTaint) }) {
+	if node == nil || slices.ContainsFunc(node.Spec.Taints, func(t corev1.Taint) bool { return t.MatchTaint(&drain.DisruptedTaint) }) {
 		return nil
 	}
 	node = node.DeepCopy()
 	patch := client.MergeFromWithOptions(node.DeepCopy(), client.MergeFromWithOptimisticLock{})
-	node.Spec.Taints = append(node.Spec.Taints, termination.DisruptedTaint)
+	node.Spec.Taints = append(node.Spec.Taints, drain.DisruptedTaint)
 	if err := c.client.Patch(ctx, node, patch); err != nil {
-		return fmt.Errorf("taint Node %s %s: %w", node.Name, termination.DisruptedTaint.ToString(), err)
+		return fmt.Errorf("taint Node %s %s: %w", node.Name, drain.DisruptedTaint.ToString(), err)
 	}
 	return nil
 }
 
 func (c *Controller) removeTaint(ctx context.Context, node *corev1.Node) error {
-	if !slices.ContainsFunc(node.Spec.Taints, func(t corev1.Taint) bool { return t.MatchTaint(&termination.DisruptedTaint) }) {
+	if !slices.ContainsFunc(node.Spec.Taints, func(t corev1.Taint) bool { return t.MatchTaint(&drain.DisruptedTaint) }) {
 		return nil
 	}
 	node = node.DeepCopy()
 	patch := client.MergeFromWithOptions(node.DeepCopy(), client.MergeFromWithOptimisticLock{})
-	node.Spec.Taints = slices.DeleteFunc(node.Spec.Taints, func(t corev1.Taint) bool { return t.MatchTaint(&termination.DisruptedTaint) })
+	node.Spec.Taints = slices.DeleteFunc(node.Spec.Taints, func(t corev1.Taint) bool { return t.MatchTaint(&drain.DisruptedTaint) })
 	if err := c.client.Patch(ctx, node, patch); err != nil {
 		return fmt.Errorf("untaint Node %s: %w", node.Name, err)
 	}
@@ -229,7 +229,7 @@ func (c *Controller) untaintStrays(ctx context.Context, v *view) {
 		if n.Node == nil || n.Deleting() || v.busy[name] {
 			continue
 		}
-		if !slices.ContainsFunc(n.Node.Spec.Taints, func(t corev1.Taint) bool { return t.MatchTaint(&termination.DisruptedTaint) }) {
+		if !slices.ContainsFunc(n.Node.Spec.Taints, func(t corev1.Taint) bool { return t.MatchTaint(&drain.DisruptedTaint) }) {
 			continue
 		}
 		if err := c.removeTaint(ctx, n.Node); err != nil {

@@ -26,7 +26,6 @@ import (
 	v1 "github.com/tailor-sh/tailor/api/v1"
 	"github.com/tailor-sh/tailor/cloudprovider"
 	"github.com/tailor-sh/tailor/controllers/events"
-	"github.com/tailor-sh/tailor/controllers/node/termination"
 	"github.com/tailor-sh/tailor/controllers/state"
 	"github.com/tailor-sh/tailor/metrics"
 )
@@ -59,7 +58,7 @@ type Controller struct {
 	unavailable *cloudprovider.UnavailableOfferings
 	recorder    *events.Recorder
 	opts        Options
-	drainer     *termination.Drainer
+	drainer     *Drainer
 }
 
 // New returns the controller; apiReader reads past the cache, and
@@ -75,7 +74,7 @@ func New(c client.Client, apiReader client.Reader, provider cloudprovider.CloudP
 		opts.MaxConcurrentReconciles = 64
 	}
 	return &Controller{client: c, apiReader: apiReader, provider: provider, unavailable: unavailable, recorder: recorder, opts: opts,
-		drainer: &termination.Drainer{Client: c, Recorder: recorder}}
+		drainer: &Drainer{Client: c, Recorder: recorder}}
 }
 
 // SetupWithManager registers the controller: it watches NodeClaims, and

@@ -11,6 +11,8 @@
 //     extended resources its pods asked for are present;
 //   - liveness: a claim that does not launch or register in time is deleted,
 //     and its pods go back to pending;
-//   - termination: a deleted claim's Node is deleted and its instance
-//     terminated before the finalizers let the objects go.
+//   - termination: a deleted claim's Node is drained (drain.go, in the order
+//     core/drain decides, through the Eviction API), its volumes left to
+//     detach, the Node deleted and its instance terminated before the
+//     finalizers let the objects go.
 package lifecycle

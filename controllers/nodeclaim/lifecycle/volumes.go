@@ -1,4 +1,4 @@
-package termination
+package lifecycle
 
 import (
 	"context"
@@ -10,6 +10,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/tailor-sh/tailor/controllers/state"
+	"github.com/tailor-sh/tailor/core/drain"
 )
 
 // AttachedVolumes returns the persistent volumes still attached to a drained
@@ -42,7 +43,7 @@ func (d *Drainer) AttachedVolumes(ctx context.Context, node *corev1.Node) ([]str
 	for i := range pods.Items {
 		list[i] = &pods.Items[i]
 	}
-	for _, p := range Plan(list, time.Now()).All() {
+	for _, p := range drain.NewPlan(list, time.Now()).All() {
 		drained[p] = true
 	}
 	inUse := map[string]bool{}

@@ -1,4 +1,4 @@
-package termination
+package drain
 
 import (
 	"testing"
@@ -24,7 +24,7 @@ func TestPlanOrdersAndSkipsPods(t *testing.T) {
 		p.OwnerReferences = []metav1.OwnerReference{{Kind: "DaemonSet", Name: "ds", Controller: ptr.To(true)}}
 	}
 	crit := func(p *corev1.Pod) { p.Spec.PriorityClassName = "system-node-critical" }
-	plan := Plan([]*corev1.Pod{
+	plan := NewPlan([]*corev1.Pod{
 		pod("app", nil),
 		pod("agent", ds),
 		pod("dns", crit),
@@ -56,7 +56,7 @@ func TestPlanOrdersAndSkipsPods(t *testing.T) {
 	if got := names(plan.Next()); len(got) != 1 || got[0] != "app" {
 		t.Errorf("next = %v, want the ordinary pods first", got)
 	}
-	if (DrainPlan{}).Empty() != true || plan.Empty() {
+	if (Plan{}).Empty() != true || plan.Empty() {
 		t.Error("Empty is wrong")
 	}
 }
