@@ -2,59 +2,24 @@ package scheduling
 
 import (
 	"fmt"
-	"math/rand/v2"
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 
-	v1 "github.com/tailor-sh/tailor/api/v1"
+	wl "github.com/tailor-sh/tailor/core/scheduling/workload"
 )
 
-// workload makes n pods in Deployments of 50 to 500 replicas with a mix of
-// shapes and constraints: plain, arm64-only, on-demand only, one zone, one
-// per host, and tolerating a dedicated pool's taint. The same seed gives the
-// same pods.
+// workload makes n bare pods in Deployments of 50 to 499 replicas, each
+// Deployment with requests only or (constrained) one of: nothing, arm64-only,
+// on-demand only, one zone, one per host, or tolerating the dedicated pool's
+// taint (workload.Mixed). The same seed gives the same pods.
 func workload(n int, seed uint64, constrained bool) []*corev1.Pod {
-	rng := rand.New(rand.NewPCG(seed, seed))
-	cpus := []string{"100m", "250m", "500m", "1", "1500m", "2", "4"}
-	mems := []string{"128Mi", "512Mi", "1Gi", "2Gi", "4Gi", "8Gi"}
-	var out []*corev1.Pod
-	for d := 0; len(out) < n; d++ {
-		replicas := min(50+rng.IntN(450), n-len(out))
-		cpu, mem := cpus[rng.IntN(len(cpus))], mems[rng.IntN(len(mems))]
-		var mutate func(*corev1.Pod)
-		if constrained {
-			switch rng.IntN(6) {
-			case 1:
-				mutate = func(p *corev1.Pod) { p.Spec.NodeSelector = map[string]string{corev1.LabelArchStable: "arm64"} }
-			case 2:
-				mutate = func(p *corev1.Pod) { p.Spec.NodeSelector = map[string]string{v1.LabelCapacityType: "on-demand"} }
-			case 3:
-				mutate = func(p *corev1.Pod) { p.Spec.NodeSelector = map[string]string{corev1.LabelTopologyZone: "us-west-2b"} }
-			case 4:
-				replicas = min(replicas, 20)
-				app := fmt.Sprintf("deploy-%d", d)
-				mutate = func(p *corev1.Pod) {
-					p.Labels["app"] = app
-					p.Spec.Affinity = &corev1.Affinity{PodAntiAffinity: &corev1.PodAntiAffinity{RequiredDuringSchedulingIgnoredDuringExecution: []corev1.PodAffinityTerm{{
-						TopologyKey: corev1.LabelHostname, LabelSelector: metaSelector("app", app),
-					}}}}
-				}
-			case 5:
-				mutate = func(p *corev1.Pod) {
-					p.Spec.Tolerations = []corev1.Toleration{{Key: "dedicated", Operator: corev1.TolerationOpExists}}
-				}
-			}
-		}
-		for _, p := range pods(replicas, fmt.Sprintf("deploy-%d", d), cpu, mem) {
-			if mutate != nil {
-				mutate(p)
-			}
-			out = append(out, p)
-		}
+	kind := wl.Resources
+	if constrained {
+		kind = wl.Mixed
 	}
-	return out
+	return wl.Deployments(wl.Options{Kind: kind, Pods: n, Seed: seed, MaxReplicas: 499, Toleration: "dedicated", Bare: true})
 }
 
 func benchInput(b *testing.B, n int, constrained bool) Input {
@@ -81,6 +46,7 @@ func benchmarkSolve(b *testing.B, n int, constrained, bound bool) {
 		b.ReportMetric(r.PricePerHour/r.LowerBound, "cost/bound")
 	}
 	b.ReportMetric(float64(len(r.NodeClaims)), "nodes")
+	b.ReportMetric(r.PricePerHour, "$/h")
 }
 
 func BenchmarkSolveMixed1k(b *testing.B)  { benchmarkSolve(b, 1000, true, false) }
@@ -97,71 +63,15 @@ func BenchmarkBoundResourcesOnly1k(b *testing.B)  { benchmarkSolve(b, 1000, fals
 func BenchmarkBoundResourcesOnly10k(b *testing.B) { benchmarkSolve(b, 10000, false, true) }
 func BenchmarkBoundMixed1k(b *testing.B)          { benchmarkSolve(b, 1000, true, true) }
 
-// topologyWorkload makes n pods in Deployments of 50 to 500 replicas whose
-// pods constrain each other: zone spreads (some over a selector two
-// Deployments share, some ScheduleAnyway), hostname spreads, zone
-// anti-affinity against the previous Deployment and zone affinity to it,
-// next to 30 existing nodes over three zones that run pods of the same apps.
+// topologyWorkload is workload.Topology with its existing nodes as the
+// core's nodes.
 func topologyWorkload(n int, seed uint64) ([]*corev1.Pod, []*Node) {
-	rng := rand.New(rand.NewPCG(seed, seed))
-	cpus := []string{"100m", "250m", "500m", "1", "2"}
-	mems := []string{"128Mi", "512Mi", "1Gi", "2Gi", "4Gi"}
-	zones := []string{"us-west-2a", "us-west-2b", "us-west-2c"}
-	spread := func(key, selectorKey, value string, skew int32, when corev1.UnsatisfiableConstraintAction) corev1.TopologySpreadConstraint {
-		return corev1.TopologySpreadConstraint{MaxSkew: skew, TopologyKey: key, WhenUnsatisfiable: when, LabelSelector: metaSelector(selectorKey, value)}
-	}
-	var out []*corev1.Pod
-	for d := 0; len(out) < n; d++ {
-		replicas := min(50+rng.IntN(450), n-len(out))
-		app, previous := fmt.Sprintf("deploy-%d", d), fmt.Sprintf("deploy-%d", max(d-1, 0))
-		tier := fmt.Sprintf("tier-%d", d/2)
-		var mutate func(*corev1.Pod)
-		switch rng.IntN(6) {
-		case 0:
-			mutate = func(p *corev1.Pod) {
-				p.Spec.TopologySpreadConstraints = []corev1.TopologySpreadConstraint{spread(corev1.LabelTopologyZone, "app", app, 1, corev1.DoNotSchedule)}
-			}
-		case 1:
-			mutate = func(p *corev1.Pod) {
-				p.Spec.TopologySpreadConstraints = []corev1.TopologySpreadConstraint{spread(corev1.LabelTopologyZone, "tier", tier, 1, corev1.DoNotSchedule)}
-			}
-		case 2:
-			mutate = func(p *corev1.Pod) {
-				p.Spec.TopologySpreadConstraints = []corev1.TopologySpreadConstraint{spread(corev1.LabelTopologyZone, "app", app, 1, corev1.ScheduleAnyway)}
-			}
-		case 3:
-			mutate = func(p *corev1.Pod) {
-				p.Spec.TopologySpreadConstraints = []corev1.TopologySpreadConstraint{spread(corev1.LabelHostname, "app", app, 2, corev1.DoNotSchedule)}
-			}
-		case 4:
-			mutate = func(p *corev1.Pod) {
-				p.Spec.Affinity = &corev1.Affinity{PodAntiAffinity: &corev1.PodAntiAffinity{RequiredDuringSchedulingIgnoredDuringExecution: []corev1.PodAffinityTerm{{
-					TopologyKey: corev1.LabelTopologyZone, LabelSelector: metaSelector("app", previous),
-				}}}}
-			}
-		case 5:
-			mutate = func(p *corev1.Pod) {
-				p.Spec.Affinity = &corev1.Affinity{PodAffinity: &corev1.PodAffinity{RequiredDuringSchedulingIgnoredDuringExecution: []corev1.PodAffinityTerm{{
-					TopologyKey: corev1.LabelTopologyZone, LabelSelector: metaSelector("app", previous),
-				}}}}
-			}
-		}
-		cpu, mem := cpus[rng.IntN(len(cpus))], mems[rng.IntN(len(mems))]
-		for _, p := range pods(replicas, app, cpu, mem) {
-			p.Labels["app"], p.Labels["tier"] = app, tier
-			mutate(p)
-			out = append(out, p)
-		}
-	}
+	pods, existing := wl.Topology(n, seed)
 	var nodes []*Node
-	for i := range 30 {
-		name := fmt.Sprintf("existing-%d", i)
-		running := pods(4, fmt.Sprintf("deploy-%d", rng.IntN(20)), "500m", "1Gi")
-		nodes = append(nodes, &Node{Name: name, Labels: map[string]string{corev1.LabelTopologyZone: zones[i%3], corev1.LabelHostname: name},
-			Allocatable: corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("4"), corev1.ResourceMemory: resource.MustParse("8Gi"), corev1.ResourcePods: resource.MustParse("30")},
-			Pods:        running})
+	for _, e := range existing {
+		nodes = append(nodes, &Node{Name: e.Name, Labels: e.Labels, Allocatable: e.Allocatable, Pods: e.Pods})
 	}
-	return out, nodes
+	return pods, nodes
 }
 
 func benchmarkTopology(b *testing.B, n int) {
@@ -175,6 +85,7 @@ func benchmarkTopology(b *testing.B, n int) {
 	}
 	b.ReportMetric(float64(n)*float64(b.N)/b.Elapsed().Seconds(), "pods/s")
 	b.ReportMetric(float64(len(r.NodeClaims)), "nodes")
+	b.ReportMetric(r.PricePerHour, "$/h")
 	b.ReportMetric(float64(len(r.Unschedulable)), "unschedulable")
 }
 
