@@ -175,86 +175,126 @@ func classify(d *dims, pods []*corev1.Pod, vols *volumes, ns namespaces, selecte
 	return out
 }
 
+// newPodClass makes the class of a pod from its constraints. When they are
+// invalid, it stops at the first problem and sets err.
 func newPodClass(pod *corev1.Pod, requests vec, ns namespaces) *podClass {
 	c := &podClass{pods: []*corev1.Pod{pod}, requests: requests, tolerations: pod.Spec.Tolerations}
-	base := requirements.FromLabels(pod.Spec.NodeSelector)
-	var nodeAffinity *corev1.NodeSelector
-	if a := pod.Spec.Affinity; a != nil && a.NodeAffinity != nil {
-		nodeAffinity = a.NodeAffinity.RequiredDuringSchedulingIgnoredDuringExecution
-	}
-	if nodeAffinity == nil || len(nodeAffinity.NodeSelectorTerms) == 0 {
-		c.terms = []requirements.Requirements{base}
-	} else {
-		for _, term := range nodeAffinity.NodeSelectorTerms {
-			if len(term.MatchExpressions) == 0 && len(term.MatchFields) == 0 {
-				continue // an empty term matches no node
-			}
-			if len(term.MatchFields) > 0 {
-				// matchFields can only name metadata.name, which no new
-				// node has yet.
-				continue
-			}
-			reqs, err := requirements.FromNodeSelector(term.MatchExpressions)
-			if err != nil {
-				c.err = fmt.Errorf("invalid node affinity: %w", err)
-				return c
-			}
-			c.terms = append(c.terms, base.Merge(reqs))
-		}
-		if len(c.terms) == 0 {
-			c.err = fmt.Errorf("its required node affinity has no term that a node can match by labels (empty terms match no node; matchFields only names existing nodes)")
-			return c
-		}
+	if c.terms, c.err = nodeTerms(pod); c.err != nil {
+		return c
 	}
 	c.affinityTerms = c.terms
-	if a := pod.Spec.Affinity; a != nil && a.NodeAffinity != nil {
-		preferred := slices.Clone(a.NodeAffinity.PreferredDuringSchedulingIgnoredDuringExecution)
-		slices.SortStableFunc(preferred, func(x, y corev1.PreferredSchedulingTerm) int { return int(y.Weight) - int(x.Weight) })
-		for _, term := range preferred {
-			if reqs, err := requirements.FromNodeSelector(term.Preference.MatchExpressions); err == nil && len(term.Preference.MatchFields) == 0 {
-				c.preferred = append(c.preferred, reqs)
-			}
-		}
-	}
+	c.preferred = preferredNodeTerms(pod)
 	if a := pod.Spec.Affinity; a != nil {
 		if a.PodAntiAffinity != nil {
 			for _, term := range a.PodAntiAffinity.RequiredDuringSchedulingIgnoredDuringExecution {
-				switch {
-				case term.TopologyKey == corev1.LabelHostname:
-					// Its own pods repel each other; other classes' pods
-					// it repels get nodes of their own (see repelled).
-					c.hostRepels = append(c.hostRepels, term)
-					if ns.selectsItself(pod, term) {
-						c.limitPerNode(1)
-					}
-				case term.TopologyKey == corev1.LabelTopologyZone && ns.selectsItself(pod, term):
-					selector, err := metav1.LabelSelectorAsSelector(term.LabelSelector)
-					if err != nil {
-						c.ignored = append(c.ignored, "required pod anti-affinity with an invalid label selector")
-						continue
-					}
-					// One of its pods per zone, existing ones included: a
-					// zone spread of maxSkew 1 whose global minimum is zero.
-					c.limitPerNode(1)
-					c.zoneAntiAffinity = true
-					c.zoneSpread, c.zoneSpreadSelector, c.zoneMinDomains = 1, selector, math.MaxInt32
-					c.zoneSpreadHonorsAffinity, c.zoneSpreadHonorsTaints = false, false
-				case term.TopologyKey == corev1.LabelTopologyZone:
-					// Against other pods: see avoidRepelledDomains for
-					// running ones and separateZones for pending ones.
-				case ns.selectsItself(pod, term):
-					c.ignored = append(c.ignored, "required pod anti-affinity on "+term.TopologyKey+" among its own pods")
-				default:
-					// Against other pods: running ones are avoided (see
-					// avoidRepelledDomains); pending ones are reported by
-					// separateZones.
-				}
+				c.addAntiAffinity(pod, term, ns)
 			}
 		}
 		if a.PodAffinity != nil {
 			c.podAffinity = a.PodAffinity.RequiredDuringSchedulingIgnoredDuringExecution
 		}
 	}
+	c.addTopologySpreads(pod, ns)
+	if len(hostPorts(pod)) > 0 {
+		// Two pods of the class would claim the same host port.
+		c.limitPerNode(1)
+	}
+	return c
+}
+
+// nodeTerms are the alternative requirement sets a node must meet for the
+// pod: its nodeSelector combined with each OR-term of its required node
+// affinity that a node can match by labels.
+func nodeTerms(pod *corev1.Pod) ([]requirements.Requirements, error) {
+	base := requirements.FromLabels(pod.Spec.NodeSelector)
+	var nodeAffinity *corev1.NodeSelector
+	if a := pod.Spec.Affinity; a != nil && a.NodeAffinity != nil {
+		nodeAffinity = a.NodeAffinity.RequiredDuringSchedulingIgnoredDuringExecution
+	}
+	if nodeAffinity == nil || len(nodeAffinity.NodeSelectorTerms) == 0 {
+		return []requirements.Requirements{base}, nil
+	}
+	var terms []requirements.Requirements
+	for _, term := range nodeAffinity.NodeSelectorTerms {
+		if len(term.MatchExpressions) == 0 && len(term.MatchFields) == 0 {
+			continue // an empty term matches no node
+		}
+		if len(term.MatchFields) > 0 {
+			// matchFields can only name metadata.name, which no new
+			// node has yet.
+			continue
+		}
+		reqs, err := requirements.FromNodeSelector(term.MatchExpressions)
+		if err != nil {
+			return terms, fmt.Errorf("invalid node affinity: %w", err)
+		}
+		terms = append(terms, base.Merge(reqs))
+	}
+	if len(terms) == 0 {
+		return nil, fmt.Errorf("its required node affinity has no term that a node can match by labels (empty terms match no node; matchFields only names existing nodes)")
+	}
+	return terms, nil
+}
+
+// preferredNodeTerms are the pod's preferred node affinity terms that a new
+// node can meet by labels, heaviest first.
+func preferredNodeTerms(pod *corev1.Pod) []requirements.Requirements {
+	a := pod.Spec.Affinity
+	if a == nil || a.NodeAffinity == nil {
+		return nil
+	}
+	var out []requirements.Requirements
+	preferred := slices.Clone(a.NodeAffinity.PreferredDuringSchedulingIgnoredDuringExecution)
+	slices.SortStableFunc(preferred, func(x, y corev1.PreferredSchedulingTerm) int { return int(y.Weight) - int(x.Weight) })
+	for _, term := range preferred {
+		if reqs, err := requirements.FromNodeSelector(term.Preference.MatchExpressions); err == nil && len(term.Preference.MatchFields) == 0 {
+			out = append(out, reqs)
+		}
+	}
+	return out
+}
+
+// addAntiAffinity takes in one term of the pod's required pod
+// anti-affinity. Terms against other pods are handled across classes (see
+// repelled, avoidRepelledDomains and separateZones); the class keeps what
+// applies among its own pods.
+func (c *podClass) addAntiAffinity(pod *corev1.Pod, term corev1.PodAffinityTerm, ns namespaces) {
+	switch {
+	case term.TopologyKey == corev1.LabelHostname:
+		// Its own pods repel each other; other classes' pods
+		// it repels get nodes of their own (see repelled).
+		c.hostRepels = append(c.hostRepels, term)
+		if ns.selectsItself(pod, term) {
+			c.limitPerNode(1)
+		}
+	case term.TopologyKey == corev1.LabelTopologyZone && ns.selectsItself(pod, term):
+		selector, err := metav1.LabelSelectorAsSelector(term.LabelSelector)
+		if err != nil {
+			c.ignored = append(c.ignored, "required pod anti-affinity with an invalid label selector")
+			return
+		}
+		// One of its pods per zone, existing ones included: a
+		// zone spread of maxSkew 1 whose global minimum is zero.
+		c.limitPerNode(1)
+		c.zoneAntiAffinity = true
+		c.zoneSpread, c.zoneSpreadSelector, c.zoneMinDomains = 1, selector, math.MaxInt32
+		c.zoneSpreadHonorsAffinity, c.zoneSpreadHonorsTaints = false, false
+	case term.TopologyKey == corev1.LabelTopologyZone:
+		// Against other pods: see avoidRepelledDomains for
+		// running ones and separateZones for pending ones.
+	case ns.selectsItself(pod, term):
+		c.ignored = append(c.ignored, "required pod anti-affinity on "+term.TopologyKey+" among its own pods")
+	default:
+		// Against other pods: running ones are avoided (see
+		// avoidRepelledDomains); pending ones are reported by
+		// separateZones.
+	}
+}
+
+// addTopologySpreads takes in the pod's topology spreads: those that
+// refuse pods (DoNotSchedule) one by one, and then, if none spreads over
+// zones, the first preferred spread over zones among its own pods.
+func (c *podClass) addTopologySpreads(pod *corev1.Pod, ns namespaces) {
 	var preferredZoneSpread *corev1.TopologySpreadConstraint
 	for _, s := range pod.Spec.TopologySpreadConstraints {
 		if s.WhenUnsatisfiable != corev1.DoNotSchedule {
@@ -265,64 +305,70 @@ func newPodClass(pod *corev1.Pod, requests vec, ns namespaces) *podClass {
 			}
 			continue
 		}
-		self := ns.selectsItself(pod, corev1.PodAffinityTerm{LabelSelector: s.LabelSelector})
-		switch {
-		case s.TopologyKey == corev1.LabelHostname:
-			// No node may hold more than maxSkew above the emptiest one,
-			// and a new node starts empty.
-			if self {
-				c.limitPerNode(int64(s.MaxSkew))
-			}
-			if term, ok := spreadTerm(pod, s); ok {
-				c.hostRepels = append(c.hostRepels, term)
-			} else {
-				c.ignored = append(c.ignored, "topology spread with an invalid label selector")
-			}
-		case self && s.TopologyKey == corev1.LabelTopologyZone && c.zoneAntiAffinity:
-			// One pod per zone already spreads them as evenly as can be,
-			// if the spread counts the same pods.
-			if selector, err := spreadSelector(pod, s); err != nil || selector.String() != c.zoneSpreadSelector.String() {
-				c.ignored = append(c.ignored, "topology spread on zones next to zone anti-affinity with another selector")
-			}
-		case self && s.TopologyKey == corev1.LabelTopologyZone:
-			selector, err := spreadSelector(pod, s)
-			if err != nil {
-				c.ignored = append(c.ignored, "topology spread with an invalid label selector")
-				continue
-			}
-			if c.zoneSpread != 0 {
-				// A second spread over zones: over the same pods, the
-				// tighter one holds both.
-				if selector.String() != c.zoneSpreadSelector.String() || ptr.Deref(s.MinDomains, 1) != c.zoneMinDomains {
-					c.ignored = append(c.ignored, "a second topology spread on zones with another selector or minDomains")
-				}
-				c.zoneSpread = min(c.zoneSpread, s.MaxSkew)
-				continue
-			}
-			c.zoneSpread, c.zoneSpreadSelector = s.MaxSkew, selector
-			c.zoneMinDomains = ptr.Deref(s.MinDomains, 1)
-			c.zoneSpreadHonorsAffinity = ptr.Deref(s.NodeAffinityPolicy, corev1.NodeInclusionPolicyHonor) == corev1.NodeInclusionPolicyHonor
-			c.zoneSpreadHonorsTaints = ptr.Deref(s.NodeTaintsPolicy, corev1.NodeInclusionPolicyIgnore) == corev1.NodeInclusionPolicyHonor
-		default:
-			if s.TopologyKey == corev1.LabelTopologyZone {
-				c.ignored = append(c.ignored, "topology spread on zones that does not count its own pods")
-			} else {
-				c.ignored = append(c.ignored, "topology spread on "+s.TopologyKey)
-			}
-		}
+		c.addRequiredSpread(pod, s, ns.selectsItself(pod, corev1.PodAffinityTerm{LabelSelector: s.LabelSelector}))
 	}
 	if c.zoneSpread == 0 && preferredZoneSpread != nil {
 		if selector, err := spreadSelector(pod, *preferredZoneSpread); err == nil {
-			c.zoneSpread, c.zoneSpreadSelector, c.zoneSpreadSoft, c.zoneMinDomains = preferredZoneSpread.MaxSkew, selector, true, 1
-			c.zoneSpreadHonorsAffinity = ptr.Deref(preferredZoneSpread.NodeAffinityPolicy, corev1.NodeInclusionPolicyHonor) == corev1.NodeInclusionPolicyHonor
-			c.zoneSpreadHonorsTaints = ptr.Deref(preferredZoneSpread.NodeTaintsPolicy, corev1.NodeInclusionPolicyIgnore) == corev1.NodeInclusionPolicyHonor
+			c.setZoneSpread(*preferredZoneSpread, selector)
+			c.zoneSpreadSoft, c.zoneMinDomains = true, 1
 		}
 	}
-	if len(hostPorts(pod)) > 0 {
-		// Two pods of the class would claim the same host port.
-		c.limitPerNode(1)
+}
+
+// addRequiredSpread takes in one DoNotSchedule topology spread; self says
+// whether it counts the pod's own pods.
+func (c *podClass) addRequiredSpread(pod *corev1.Pod, s corev1.TopologySpreadConstraint, self bool) {
+	switch {
+	case s.TopologyKey == corev1.LabelHostname:
+		// No node may hold more than maxSkew above the emptiest one,
+		// and a new node starts empty.
+		if self {
+			c.limitPerNode(int64(s.MaxSkew))
+		}
+		if term, ok := spreadTerm(pod, s); ok {
+			c.hostRepels = append(c.hostRepels, term)
+		} else {
+			c.ignored = append(c.ignored, "topology spread with an invalid label selector")
+		}
+	case self && s.TopologyKey == corev1.LabelTopologyZone && c.zoneAntiAffinity:
+		// One pod per zone already spreads them as evenly as can be,
+		// if the spread counts the same pods.
+		if selector, err := spreadSelector(pod, s); err != nil || selector.String() != c.zoneSpreadSelector.String() {
+			c.ignored = append(c.ignored, "topology spread on zones next to zone anti-affinity with another selector")
+		}
+	case self && s.TopologyKey == corev1.LabelTopologyZone:
+		selector, err := spreadSelector(pod, s)
+		if err != nil {
+			c.ignored = append(c.ignored, "topology spread with an invalid label selector")
+			return
+		}
+		if c.zoneSpread != 0 {
+			// A second spread over zones: over the same pods, the
+			// tighter one holds both.
+			if selector.String() != c.zoneSpreadSelector.String() || ptr.Deref(s.MinDomains, 1) != c.zoneMinDomains {
+				c.ignored = append(c.ignored, "a second topology spread on zones with another selector or minDomains")
+			}
+			c.zoneSpread = min(c.zoneSpread, s.MaxSkew)
+			return
+		}
+		c.setZoneSpread(s, selector)
+		c.zoneMinDomains = ptr.Deref(s.MinDomains, 1)
+	default:
+		if s.TopologyKey == corev1.LabelTopologyZone {
+			c.ignored = append(c.ignored, "topology spread on zones that does not count its own pods")
+		} else {
+			c.ignored = append(c.ignored, "topology spread on "+s.TopologyKey)
+		}
 	}
-	return c
+}
+
+// setZoneSpread makes s the class's spread over zones: its maxSkew, the pods
+// it counts, and on which nodes (nodeAffinityPolicy, default Honor;
+// nodeTaintsPolicy, default Ignore).
+func (c *podClass) setZoneSpread(s corev1.TopologySpreadConstraint, selector labels.Selector) {
+	c.zoneSpread, c.zoneSpreadSelector = s.MaxSkew, selector
+	c.zoneSpreadHonorsAffinity = ptr.Deref(s.NodeAffinityPolicy, corev1.NodeInclusionPolicyHonor) == corev1.NodeInclusionPolicyHonor
+	c.zoneSpreadHonorsTaints = ptr.Deref(s.NodeTaintsPolicy, corev1.NodeInclusionPolicyIgnore) == corev1.NodeInclusionPolicyHonor
 }
 
 // selectedLabelKeys are the label keys that some selector of the pods'
