@@ -16,7 +16,9 @@ import (
 	fakecr "sigs.k8s.io/controller-runtime/pkg/client/fake"
 	"sigs.k8s.io/controller-runtime/pkg/log"
 
+	tailorv1 "github.com/tailor-sh/tailor/api/v1"
 	"github.com/tailor-sh/tailor/core/instancetype"
+	"github.com/tailor-sh/tailor/core/scheduling/workload"
 
 	v1 "sigs.k8s.io/karpenter/pkg/apis/v1"
 	"sigs.k8s.io/karpenter/pkg/cloudprovider"
@@ -29,7 +31,20 @@ import (
 	"sigs.k8s.io/karpenter/pkg/operator/options"
 	kscheduling "sigs.k8s.io/karpenter/pkg/scheduling"
 	"sigs.k8s.io/karpenter/pkg/test"
+	"sigs.k8s.io/karpenter/pkg/utils/daemonset"
 )
+
+// The AWS provider's labels for an instance type's category and generation.
+// Karpenter's core does not know them; the AWS provider registers them as
+// well-known, and so does this harness (see init).
+const (
+	labelInstanceCategory   = "karpenter.k8s.aws/instance-category"
+	labelInstanceGeneration = "karpenter.k8s.aws/instance-generation"
+)
+
+func init() {
+	v1.WellKnownLabels.Insert(labelInstanceCategory, labelInstanceGeneration)
+}
 
 // karpenterInstanceTypes converts Tailor's catalog into Karpenter instance
 // types, the way a Karpenter cloud provider would describe them: a
@@ -66,6 +81,12 @@ func karpenterInstanceTypes(its []*instancetype.InstanceType) []*cloudprovider.I
 			kscheduling.NewRequirement(corev1.LabelTopologyZone, corev1.NodeSelectorOpIn, sets.List(zones)...),
 			kscheduling.NewRequirement(v1.CapacityTypeLabelKey, corev1.NodeSelectorOpIn, sets.List(capacityTypes)...),
 		)
+		// As the AWS provider does: a type whose name gives no category or
+		// generation gets a requirement without values (DoesNotExist).
+		reqs.Add(
+			kscheduling.NewRequirement(labelInstanceCategory, corev1.NodeSelectorOpIn, nonEmpty(labels[tailorv1.LabelInstanceCategory])...),
+			kscheduling.NewRequirement(labelInstanceGeneration, corev1.NodeSelectorOpIn, nonEmpty(labels[tailorv1.LabelInstanceGeneration])...),
+		)
 		if region := labels[corev1.LabelTopologyRegion]; region != "" {
 			reqs.Add(kscheduling.NewRequirement(corev1.LabelTopologyRegion, corev1.NodeSelectorOpIn, region))
 		}
@@ -82,6 +103,13 @@ func karpenterInstanceTypes(its []*instancetype.InstanceType) []*cloudprovider.I
 		})
 	}
 	return out
+}
+
+func nonEmpty(v string) []string {
+	if v == "" {
+		return nil
+	}
+	return []string{v}
 }
 
 // values are the values Tailor's instance type allows for a label (arch and
@@ -106,12 +134,27 @@ func runKarpenter(pods []*corev1.Pod, workers int) result {
 	}
 
 	ctx := options.ToContext(injection.WithControllerName(context.Background(), "provisioner"), test.Options())
+	requirements := []v1.NodeSelectorRequirementWithMinValues{{
+		Key: v1.CapacityTypeLabelKey, Operator: corev1.NodeSelectorOpIn, Values: []string{"on-demand", "spot"},
+	}}
+	if nodePoolKind == "getting-started" {
+		// The instance requirements of Karpenter's getting-started NodePool.
+		requirements = append(requirements,
+			v1.NodeSelectorRequirementWithMinValues{Key: labelInstanceCategory, Operator: corev1.NodeSelectorOpIn, Values: []string{"c", "m", "r"}},
+			v1.NodeSelectorRequirementWithMinValues{Key: labelInstanceGeneration, Operator: corev1.NodeSelectorOpGt, Values: []string{"2"}},
+		)
+	}
+	var daemonSetPods []*corev1.Pod
+	if withDaemonSets {
+		// As the provisioner does: one pod per DaemonSet, from its template.
+		for _, ds := range workload.DaemonSets() {
+			daemonSetPods = append(daemonSetPods, daemonset.PodForDaemonSet(ds))
+		}
+	}
 	nodePool := test.NodePool(v1.NodePool{
 		Spec: v1.NodePoolSpec{
 			Template: v1.NodeClaimTemplate{Spec: v1.NodeClaimTemplateSpec{
-				Requirements: []v1.NodeSelectorRequirementWithMinValues{{
-					Key: v1.CapacityTypeLabelKey, Operator: corev1.NodeSelectorOpIn, Values: []string{"on-demand", "spot"},
-				}},
+				Requirements: requirements,
 			}},
 			Limits: v1.Limits{
 				corev1.ResourceCPU:    resource.MustParse("10000000"),
@@ -130,7 +173,7 @@ func runKarpenter(pods []*corev1.Pod, workers int) result {
 	if err != nil {
 		fatalf("karpenter topology: %v", err)
 	}
-	scheduler := ksched.NewScheduler(ctx, client, []*v1.NodePool{nodePool}, cluster, nil, topology, byPool, nil,
+	scheduler := ksched.NewScheduler(ctx, client, []*v1.NodePool{nodePool}, cluster, nil, topology, byPool, daemonSetPods,
 		events.NewRecorder(&record.FakeRecorder{}), clk, nil, nil, opts...)
 	setupSeconds := time.Since(setup).Seconds()
 

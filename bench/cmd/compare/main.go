@@ -5,6 +5,10 @@
 //
 //	go run ./cmd/compare                      # default set of runs
 //	go run ./cmd/compare -runs resources:1000,mixed:1000
+//	go run ./cmd/compare -nodepool getting-started -daemonsets -runs distinct:1000
+//
+// The pods come from core/scheduling/workload, the generator the core's own
+// benchmarks use.
 package main
 
 import (
@@ -13,13 +17,18 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"slices"
 	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
+	karpv1 "sigs.k8s.io/karpenter/pkg/apis/v1"
+
 	"github.com/tailor-sh/tailor/cloudprovider/catalog"
 	"github.com/tailor-sh/tailor/core/instancetype"
+	"github.com/tailor-sh/tailor/core/scheduling/workload"
 )
 
 // result is what a child process reports on stdout as JSON.
@@ -39,11 +48,13 @@ type result struct {
 	PeakRSSMB     float64 `json:"peakRSSMB"`
 	BaseRSSMB     float64 `json:"baseRSSMB"`
 	Note          string  `json:"note,omitempty"`
+	NodePool      string  `json:"nodePool,omitempty"`
+	DaemonSets    int     `json:"daemonSets,omitempty"`
 }
 
 func main() {
 	child := flag.String("child", "", "internal: run one scheduler (tailor, karpenter, bound) in this process")
-	workload := flag.String("workload", "resources", "internal: workload for -child (resources or mixed)")
+	wlName := flag.String("workload", "resources", "internal: workload for -child (resources, mixed or distinct)")
 	n := flag.Int("n", 1000, "internal: number of pods for -child")
 	seed := flag.Uint64("seed", 7, "workload seed")
 	workers := flag.Int("karpenter-workers", 5, "Karpenter NumConcurrentReconciles (its benchmark uses 5)")
@@ -51,10 +62,15 @@ func main() {
 	skipKarpenterAbove := flag.Int("karpenter-max", 1<<30, "skip Karpenter for runs with more pods than this")
 	jsonOut := flag.String("json", "", "also write the raw results to this file")
 	flag.IntVar(&maxCPU, "catalog-max-cpu", 0, "drop instance types with more vCPUs than this from the catalog, for both schedulers (0: keep all)")
+	flag.StringVar(&nodePoolKind, "nodepool", "open", "the NodePool both schedulers get: open (no requirements) or getting-started (Karpenter's getting-started requirements: instance category c, m or r, generation > 2)")
+	flag.BoolVar(&withDaemonSets, "daemonsets", false, "give both schedulers two DaemonSets that run on every node (a log agent, 100m/256Mi, and a node exporter, 50m/64Mi)")
 	flag.Parse()
+	if nodePoolKind != "open" && nodePoolKind != "getting-started" {
+		fatalf("bad -nodepool %q, want open or getting-started", nodePoolKind)
+	}
 
 	if *child != "" {
-		pods := generate(*workload, *n, *seed, *child == "karpenter")
+		pods := generate(*wlName, *n, *seed, *child == "karpenter")
 		var r result
 		switch *child {
 		case "tailor":
@@ -66,7 +82,11 @@ func main() {
 		default:
 			fatalf("unknown -child %q", *child)
 		}
-		r.Scheduler, r.Workload, r.Pods = *child, *workload, len(pods)
+		r.Scheduler, r.Workload, r.Pods = *child, *wlName, len(pods)
+		r.NodePool = nodePoolKind
+		if withDaemonSets {
+			r.DaemonSets = len(workload.DaemonSets())
+		}
 		r.PeakRSSMB = vmHWM()
 		if err := json.NewEncoder(os.Stdout).Encode(r); err != nil {
 			fatalf("%v", err)
@@ -80,12 +100,13 @@ func main() {
 	}
 	var all []result
 	tw := tabwriter.NewWriter(os.Stdout, 0, 8, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintf(os.Stderr, "catalog aws-us-west-2 (%d types, max cpu %d), seed %d, karpenter workers %d, GOMAXPROCS default\n", len(loadCatalog()), maxCPU, *seed, *workers)
+	fmt.Fprintf(os.Stderr, "catalog aws-us-west-2 (%d types, max cpu %d), nodepool %s, daemonsets %v, seed %d, karpenter workers %d, GOMAXPROCS default\n",
+		len(loadCatalog()), maxCPU, nodePoolKind, withDaemonSets, *seed, *workers)
 	for _, spec := range strings.Split(*runs, ",") {
 		wl, ns, ok := strings.Cut(strings.TrimSpace(spec), ":")
 		count, err := strconv.Atoi(ns)
-		if !ok || err != nil || (wl != "resources" && wl != "mixed") {
-			fatalf("bad run %q, want resources:N or mixed:N", spec)
+		if !ok || err != nil || !slices.Contains(workload.Kinds, workload.Kind(wl)) {
+			fatalf("bad run %q, want resources:N, mixed:N or distinct:N", spec)
 		}
 		bound := runChild(self, "bound", wl, count, *seed, *workers)
 		rows := []result{runChild(self, "tailor", wl, count, *seed, *workers)}
@@ -128,7 +149,8 @@ func main() {
 func runChild(self, which, wl string, n int, seed uint64, workers int) result {
 	start := time.Now()
 	cmd := exec.Command(self, "-child", which, "-workload", wl, "-n", strconv.Itoa(n),
-		"-seed", strconv.FormatUint(seed, 10), "-karpenter-workers", strconv.Itoa(workers), "-catalog-max-cpu", strconv.Itoa(maxCPU))
+		"-seed", strconv.FormatUint(seed, 10), "-karpenter-workers", strconv.Itoa(workers), "-catalog-max-cpu", strconv.Itoa(maxCPU),
+		"-nodepool", nodePoolKind, "-daemonsets="+strconv.FormatBool(withDaemonSets))
 	cmd.Stderr = os.Stderr
 	out, err := cmd.Output()
 	if err != nil {
@@ -143,7 +165,22 @@ func runChild(self, which, wl string, n int, seed uint64, workers int) result {
 	return r
 }
 
-var maxCPU int
+var (
+	maxCPU         int
+	nodePoolKind   string
+	withDaemonSets bool
+)
+
+// generate makes the pods of a run. Both schedulers get the same draws
+// (MaxReplicas 500, no dedicated pool); only the capacity-type label key of
+// mixed's on-demand selector is each scheduler's own.
+func generate(kind string, n int, seed uint64, karpenter bool) []*corev1.Pod {
+	o := workload.Options{Kind: workload.Kind(kind), Pods: n, Seed: seed, MaxReplicas: 500}
+	if karpenter {
+		o.CapacityTypeLabel = karpv1.CapacityTypeLabelKey
+	}
+	return workload.Deployments(o)
+}
 
 // loadCatalog is the built-in aws-us-west-2 catalog, less the types above
 // -catalog-max-cpu. Both schedulers get exactly this list.

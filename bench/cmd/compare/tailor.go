@@ -1,6 +1,8 @@
 package main
 
 import (
+	"fmt"
+	"os"
 	"runtime"
 	"runtime/metrics"
 	"time"
@@ -10,6 +12,7 @@ import (
 
 	v1 "github.com/tailor-sh/tailor/api/v1"
 	"github.com/tailor-sh/tailor/core/scheduling"
+	"github.com/tailor-sh/tailor/core/scheduling/workload"
 )
 
 // runTailor solves with Tailor's core. With bound it asks for the lower
@@ -18,13 +21,23 @@ import (
 func runTailor(pods []*corev1.Pod, bound bool) result {
 	setup := time.Now()
 	its := loadCatalog()
-	// No requirements, no limits, no taints: every type, zone and capacity
-	// type is allowed.
+	// No limits, no taints. With -nodepool open, no requirements either:
+	// every type, zone and capacity type is allowed.
 	np := &v1.NodePool{ObjectMeta: metav1.ObjectMeta{Name: "default"}}
+	if nodePoolKind == "getting-started" {
+		// Karpenter's getting-started requirements in Tailor's labels.
+		np.Spec.Template.Spec.Requirements = []v1.NodeSelectorRequirementWithMinValues{
+			{Key: v1.LabelInstanceCategory, Operator: corev1.NodeSelectorOpIn, Values: []string{"c", "m", "r"}},
+			{Key: v1.LabelInstanceGeneration, Operator: corev1.NodeSelectorOpGt, Values: []string{"2"}},
+		}
+	}
 	in := scheduling.Input{
 		Pods:       pods,
 		NodePools:  []*scheduling.NodePool{{NodePool: np, InstanceTypes: its}},
 		LowerBound: bound,
+	}
+	if withDaemonSets {
+		in.DaemonSets = workload.DaemonSets()
 	}
 	setupSeconds := time.Since(setup).Seconds()
 	runtime.GC()
@@ -41,6 +54,11 @@ func runTailor(pods []*corev1.Pod, bound bool) result {
 	}
 	for _, nc := range res.NodeClaims {
 		r.Scheduled += len(nc.Pods)
+		if os.Getenv("COMPARE_DEBUG") != "" && len(nc.Candidates) > 0 {
+			c := nc.Candidates[0]
+			fmt.Fprintf(os.Stderr, "tailor claim: %d pods, cpu %s mem %s, %d candidates, cheapest %s/%s $%.3f\n", len(nc.Pods),
+				nc.Requests.Cpu(), nc.Requests.Memory(), len(nc.Candidates), c.InstanceType.Name, c.Offering.CapacityType, c.Offering.Price)
+		}
 	}
 	if len(res.Warnings) > 0 {
 		r.Note = "warnings: " + res.Warnings[0]
