@@ -144,128 +144,191 @@ type groupType struct {
 // pods, and groups the classes that can share nodes. Classes no pool can
 // hold are reported unschedulable.
 func (s *solver) assign(classes []*pending) []*group {
-	byKey := map[string]*group{}
-	var groups []*group
 	colors := repelled(classes, s.namespaces)
 	separation := s.separateZones(classes)
 	planned := s.plan(classes)
-	// Classes whose pods only count in others' zone spreads go first, so
-	// that the spreads that refuse pods balance around where they went.
+	a := &assignment{s: s, byKey: map[string]*group{}, colors: colors, separation: separation, planned: planned,
+		sent: map[*podClass][]*pending{}, whole: map[*podClass]*group{}}
+	for _, c := range assignOrder(classes) {
+		if c.left() > 0 {
+			a.assignClass(c)
+		}
+	}
+	s.dropOrphans(classes, a.groups, a.sent)
+	return a.groups
+}
+
+// assignment is what assign has decided so far, which the classes assigned
+// later build on.
+type assignment struct {
+	s      *solver
+	groups []*group
+	byKey  map[string]*group
+	// colors keep classes that may not share a node in different groups.
+	colors map[*podClass]int
+	// separation keeps classes that repel each other by zone apart.
+	separation *zoneSeparation
+	// planned is where nodes may launch, for the zone spreads.
+	planned launchPlan
+	// sent are the pods of each class that went to groups; whole are the
+	// groups that took a class undivided.
+	sent  map[*podClass][]*pending
+	whole map[*podClass]*group
+}
+
+// assignOrder is the order in which classes are assigned. Classes whose
+// pods only count in others' zone spreads go first, so that the spreads
+// that refuse pods balance around where they went; classes that must share
+// nodes with other pending pods go after those.
+func assignOrder(classes []*pending) []*pending {
 	order := slices.Clone(classes)
 	slices.SortStableFunc(order, func(a, b *pending) int {
 		return cmp.Compare(spreadRank(a), spreadRank(b))
 	})
 	order = orderSpreads(order)
-	// Classes that must share nodes with other pending pods go after them.
 	slices.SortStableFunc(order, func(a, b *pending) int { return cmp.Compare(len(a.hostWith), len(b.hostWith)) })
-	// sent are the pods of each class that went to groups; whole are the
-	// groups that took a class undivided.
-	sent := map[*podClass][]*pending{}
-	whole := map[*podClass]*group{}
-	for _, c := range order {
-		if c.left() == 0 {
-			continue
-		}
-		// Pinned next to pending pods that no pool can hold, it would
-		// land alone.
-		for _, targets := range c.needs {
-			if c.err == nil && !slices.ContainsFunc(targets, s.placeable) {
-				c.err = fmt.Errorf("its required pod affinity needs pods that are pending too and cannot be placed (%s)", targets[0].describe())
-			}
-		}
-		if c.err != nil {
-			s.unschedulable(c, c.err.Error())
-			continue
-		}
-		if len(c.hostWith) > 0 {
-			separation.before(s, c)
-			if g := s.hostGroup(c, whole, colors); g != nil {
-				g.classes = append(g.classes, c)
-				sent[c.podClass] = append(sent[c.podClass], c)
-				whole[c.podClass] = g
-				separation.after(c, []zonePart{{c, g.pool, g.reqs}})
-			} else {
-				separation.after(c, nil)
-				s.unschedulable(c, fmt.Sprintf("its required pod affinity needs it on the node of a pod matching %s, and those pods are pending too and go to nodes it cannot share; it is decided again once they run", c.hostWith[0].selector))
-			}
-			continue
-		}
-		if c.together && c.zoneSpread > 0 && !c.zoneSpreadSoft && c.left() > 1 {
-			// All its pods must share a node, but the spread may not
-			// allow them in one zone: launch for the first, as
-			// kube-scheduler will place it first.
-			for _, pod := range c.pods[c.placed+1:] {
-				s.result.Unschedulable = append(s.result.Unschedulable, Unschedulable{Pod: pod,
-					Reason: "its required pod affinity on kubernetes.io/hostname keeps its pods on the first one's node, and its topology spread over zones decides whether more may join it once the first runs"})
-			}
-			c.pods = c.pods[:c.placed+1]
-		}
-		separation.before(s, c)
-		var (
-			reasons []string
-			fits    []poolFit
-		)
-		for _, p := range s.poolsFor(c) {
-			reqs, reason := s.fit(c, p)
-			if reqs == nil {
-				reasons = append(reasons, reason)
-				continue
-			}
-			fits = append(fits, poolFit{p, reqs})
-			if c.zoneSpread == 0 {
-				break // only a spread over zones looks past the first pool
-			}
-		}
-		if len(fits) == 0 {
-			separation.after(c, nil)
-			if len(s.pools) == 0 {
-				reasons = append(reasons, "there is no NodePool")
-			}
-			if len(c.avoided) > 0 {
-				reasons = append(reasons, "its required pod anti-affinity keeps its new nodes out of "+strings.Join(c.avoided, " and "))
-			}
-			s.unschedulable(c, joinReasons(reasons))
-			continue
-		}
-		parts := s.spreadOverZones(c, fits, planned.domainsFor(c))
-		separation.after(c, parts)
-		for _, part := range parts {
-			p := part.pool
-			key := p.name + "\x00" + part.reqs.String() + "\x00" + strconv.Itoa(colors[c.podClass])
-			if c.together {
-				key += "\x00" + c.describe() // a node of its own
-			}
-			g, ok := byKey[key]
-			if !ok {
-				reqs := part.reqs
-				g = &group{pool: p, reqs: reqs, color: colors[c.podClass]}
-				for _, t := range p.types {
-					if t.it.Compatible(reqs) != nil {
-						continue
-					}
-					offerings := t.offerings.Compatible(reqs)
-					cheapest, ok := offerings.Cheapest()
-					if !ok {
-						continue
-					}
-					g.types = append(g.types, &groupType{poolType: t, price: cheapest.Price, offeringIndex: slices.Index(t.offerings, cheapest)})
-				}
-				g.candidates = g.types
-				if p.remaining == nil && p.remainingNodes < 0 {
-					g.types = undominated(slices.Clone(g.types))
-				}
-				byKey[key] = g
-				groups = append(groups, g)
-			}
-			g.classes = append(g.classes, part.pending)
-			sent[c.podClass] = append(sent[c.podClass], part.pending)
-			if part.pending == c {
-				whole[c.podClass] = g
-			}
+	return order
+}
+
+// assignClass sends the pods a class has left to groups, or reports them
+// unschedulable.
+func (a *assignment) assignClass(c *pending) {
+	s := a.s
+	s.refuseIfNeedsUnplaceable(c)
+	if c.err != nil {
+		s.unschedulable(c, c.err.Error())
+		return
+	}
+	if len(c.hostWith) > 0 {
+		a.joinHostGroup(c)
+		return
+	}
+	if c.together && c.zoneSpread > 0 && !c.zoneSpreadSoft && c.left() > 1 {
+		s.keepOnlyFirst(c)
+	}
+	a.separation.before(s, c)
+	fits, reasons := s.poolFits(c)
+	if len(fits) == 0 {
+		a.separation.after(c, nil)
+		s.unschedulable(c, s.noPoolReason(c, reasons))
+		return
+	}
+	parts := s.spreadOverZones(c, fits, a.planned.domainsFor(c))
+	a.separation.after(c, parts)
+	for _, part := range parts {
+		a.addPart(c, part)
+	}
+}
+
+// refuseIfNeedsUnplaceable sets the class's error when it is pinned next to
+// pending pods that no pool can hold: it would land alone.
+func (s *solver) refuseIfNeedsUnplaceable(c *pending) {
+	for _, targets := range c.needs {
+		if c.err == nil && !slices.ContainsFunc(targets, s.placeable) {
+			c.err = fmt.Errorf("its required pod affinity needs pods that are pending too and cannot be placed (%s)", targets[0].describe())
 		}
 	}
-	s.dropOrphans(classes, groups, sent)
-	return groups
+}
+
+// joinHostGroup sends a class that must share nodes with pending pods to
+// the group of those pods, or reports it unschedulable until they run.
+func (a *assignment) joinHostGroup(c *pending) {
+	a.separation.before(a.s, c)
+	g := a.s.hostGroup(c, a.whole, a.colors)
+	if g == nil {
+		a.separation.after(c, nil)
+		a.s.unschedulable(c, fmt.Sprintf("its required pod affinity needs it on the node of a pod matching %s, and those pods are pending too and go to nodes it cannot share; it is decided again once they run", c.hostWith[0].selector))
+		return
+	}
+	g.classes = append(g.classes, c)
+	a.sent[c.podClass] = append(a.sent[c.podClass], c)
+	a.whole[c.podClass] = g
+	a.separation.after(c, []zonePart{{c, g.pool, g.reqs}})
+}
+
+// keepOnlyFirst leaves a class only its first pod to launch for, reporting
+// the rest: all its pods must share a node, but its spread may not allow
+// them in one zone, and kube-scheduler will place the first one first.
+func (s *solver) keepOnlyFirst(c *pending) {
+	for _, pod := range c.pods[c.placed+1:] {
+		s.result.Unschedulable = append(s.result.Unschedulable, Unschedulable{Pod: pod,
+			Reason: "its required pod affinity on kubernetes.io/hostname keeps its pods on the first one's node, and its topology spread over zones decides whether more may join it once the first runs"})
+	}
+	c.pods = c.pods[:c.placed+1]
+}
+
+// poolFits are the pools that can hold the class, in the order it prefers
+// them: only the first, unless it spreads over zones, which may look past
+// it. reasons say why the pools before (or instead of) them cannot.
+func (s *solver) poolFits(c *pending) (fits []poolFit, reasons []string) {
+	for _, p := range s.poolsFor(c) {
+		reqs, reason := s.fit(c, p)
+		if reqs == nil {
+			reasons = append(reasons, reason)
+			continue
+		}
+		fits = append(fits, poolFit{p, reqs})
+		if c.zoneSpread == 0 {
+			break
+		}
+	}
+	return fits, reasons
+}
+
+// noPoolReason says why no pool can hold a class, from what each pool said.
+func (s *solver) noPoolReason(c *pending, reasons []string) string {
+	if len(s.pools) == 0 {
+		reasons = append(reasons, "there is no NodePool")
+	}
+	if len(c.avoided) > 0 {
+		reasons = append(reasons, "its required pod anti-affinity keeps its new nodes out of "+strings.Join(c.avoided, " and "))
+	}
+	return joinReasons(reasons)
+}
+
+// addPart sends one part of class c to the group of its pool and
+// requirements, making that group if it is the first part to go there.
+// Classes that may not share a node (different colors), and a class whose
+// pods all share one node, get groups of their own.
+func (a *assignment) addPart(c *pending, part zonePart) {
+	key := part.pool.name + "\x00" + part.reqs.String() + "\x00" + strconv.Itoa(a.colors[c.podClass])
+	if c.together {
+		key += "\x00" + c.describe() // a node of its own
+	}
+	g, ok := a.byKey[key]
+	if !ok {
+		g = newGroup(part.pool, part.reqs, a.colors[c.podClass])
+		a.byKey[key] = g
+		a.groups = append(a.groups, g)
+	}
+	g.classes = append(g.classes, part.pending)
+	a.sent[c.podClass] = append(a.sent[c.podClass], part.pending)
+	if part.pending == c {
+		a.whole[c.podClass] = g
+	}
+}
+
+// newGroup makes an empty group for the nodes of pool p that meet reqs, with
+// the instance types that can be such nodes, each at its cheapest offering.
+// Without limits, the packer needs only the types no other type beats.
+func newGroup(p *pool, reqs requirements.Requirements, color int) *group {
+	g := &group{pool: p, reqs: reqs, color: color}
+	for _, t := range p.types {
+		if t.it.Compatible(reqs) != nil {
+			continue
+		}
+		offerings := t.offerings.Compatible(reqs)
+		cheapest, ok := offerings.Cheapest()
+		if !ok {
+			continue
+		}
+		g.types = append(g.types, &groupType{poolType: t, price: cheapest.Price, offeringIndex: slices.Index(t.offerings, cheapest)})
+	}
+	g.candidates = g.types
+	if p.remaining == nil && p.remainingNodes < 0 {
+		g.types = undominated(slices.Clone(g.types))
+	}
+	return g
 }
 
 // zones are the zones, sorted, where the pool can launch a node that meets
