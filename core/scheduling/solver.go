@@ -608,112 +608,156 @@ func (s *solver) pack(g *group) {
 		s.packTogether(g, g.classes[0])
 		return
 	}
-	value := s.standaloneValue(g)
-	classes := slices.Clone(g.classes)
-	slices.SortStableFunc(classes, func(a, b *pending) int { return cmp.Compare(value(b), value(a)) })
-	values := make([]float64, len(classes))
-	for i, c := range classes {
-		values[i] = value(c)
-	}
-	rules := newHostRules(classes)
-	fill := make([]int64, len(classes))
-	alternative := make([]int64, len(classes))
-	best := make([]int64, len(classes))
-	free := s.d.zero()
-	byValue := make([]int, len(classes))
-	for i := range byValue {
-		byValue[i] = i
-	}
-	byDensity := slices.Clone(byValue)
-	for {
-		left := false
-		for _, c := range classes {
-			left = left || c.left() > 0
-		}
-		if !left {
+	pk := s.newPacker(g)
+	for slices.ContainsFunc(pk.classes, func(c *pending) bool { return c.left() > 0 }) {
+		t := pk.pickType()
+		if t == nil {
+			pk.refuseTheRest()
 			return
 		}
-		var (
-			bestType  *groupType
-			bestScore = -1.0
-		)
-		// A node that takes pods others must share a node with, but none
-		// of those others, would strand them: only when nothing else fits.
-		relaxed := rules == nil
-	pickType:
-		for _, t := range g.types {
-			if g.pool.remainingNodes == 0 {
-				break
-			}
-			if g.pool.remaining != nil {
-				if _, ok := g.pool.remaining.fits(t.capacity); !ok {
-					continue
-				}
-			}
-			// Two ways to fill a node: the most valuable pods first, and the
-			// pods that bring the most value for the room they take on this
-			// type first; keep the better.
-			total := fillNode(t, classes, values, byValue, free, fill, rules)
-			slices.SortStableFunc(byDensity, func(a, b int) int {
-				return cmp.Compare(density(classes[b], values[b], t), density(classes[a], values[a], t))
-			})
-			if other := fillNode(t, classes, values, byDensity, free, alternative, rules); other > total {
-				total = other
-				copy(fill, alternative)
-			}
-			if other := fillBalanced(t, classes, values, free, alternative, rules); other > total {
-				total = other
-				copy(fill, alternative)
-			}
-			if total == 0 || !relaxed && rules.strands(classes, fill) {
-				continue
-			}
-			score := total / math.Max(t.price, 1e-9)
-			if score > bestScore*(1+1e-9) || (math.Abs(score-bestScore) <= bestScore*1e-9 && t.price < bestType.price) {
-				bestType, bestScore = t, score
-				copy(best, fill)
-			}
-		}
-		if bestType == nil && !relaxed {
-			relaxed = true
-			goto pickType
-		}
-		if bestType == nil {
-			for _, c := range classes {
-				switch {
-				case c.left() == 0:
-				case len(c.hostWith) > 0 && !slices.ContainsFunc(classes, func(o *pending) bool { return o.left() > 0 && len(o.hostWith) == 0 }):
-					s.unschedulable(c, fmt.Sprintf("its required pod affinity needs it on the node of a pod matching %s, and the new nodes for those pods have no room left for it", c.hostWith[0].selector))
-				default:
-					s.unschedulable(c, s.limitReason(g))
-				}
-			}
-			return
-		}
-		// Open as many identical nodes as the fill can be repeated.
-		repeat := int64(math.MaxInt64)
-		for i, c := range classes {
-			if best[i] > 0 {
-				repeat = min(repeat, c.left()/best[i])
-			}
-		}
-		before := int64(0)
-		for _, c := range classes {
-			before += c.left()
-		}
-		s.openNodes(g, bestType, classes, best, max(repeat, 1), rules)
-		after := int64(0)
-		for _, c := range classes {
-			after += c.left()
-		}
-		if after == before {
+		before := pk.left()
+		s.openNodes(g, t, pk.classes, pk.best, pk.repeats(), pk.rules)
+		if pk.left() == before {
 			// Never loop on a node that could not be opened.
-			for _, c := range classes {
+			for _, c := range pk.classes {
 				if c.left() > 0 {
 					s.unschedulable(c, fmt.Sprintf("NodePool %s has no instance type it may launch for these pods together with the pods they must share a node with", g.pool.name))
 				}
 			}
 			return
+		}
+	}
+}
+
+// packer packs one group's classes. Its slices are indexed like classes and
+// reused from one fill to the next, since pack tries every type for every
+// node it opens.
+type packer struct {
+	s *solver
+	g *group
+	// classes are the group's classes, most valuable pods first, and
+	// values the value of one of their pods (see standaloneValue).
+	classes []*pending
+	values  []float64
+	rules   hostRules
+	// fill and alternative are fills being compared; best is the fill of
+	// the type pickType chose.
+	fill, alternative, best []int64
+	free                    vec
+	// byValue and byDensity are orders in which to fill a node. byDensity
+	// is sorted again for each type, from the order the last type left.
+	byValue, byDensity []int
+}
+
+func (s *solver) newPacker(g *group) *packer {
+	value := s.standaloneValue(g)
+	classes := slices.Clone(g.classes)
+	slices.SortStableFunc(classes, func(a, b *pending) int { return cmp.Compare(value(b), value(a)) })
+	pk := &packer{s: s, g: g, classes: classes, values: make([]float64, len(classes)), rules: newHostRules(classes),
+		fill: make([]int64, len(classes)), alternative: make([]int64, len(classes)), best: make([]int64, len(classes)),
+		free: s.d.zero(), byValue: make([]int, len(classes))}
+	for i, c := range classes {
+		pk.values[i] = value(c)
+	}
+	for i := range pk.byValue {
+		pk.byValue[i] = i
+	}
+	pk.byDensity = slices.Clone(pk.byValue)
+	return pk
+}
+
+// left counts the pods the classes have left.
+func (pk *packer) left() int64 {
+	n := int64(0)
+	for _, c := range pk.classes {
+		n += c.left()
+	}
+	return n
+}
+
+// pickType finds the type whose best fill gives the most value per dollar,
+// leaving that fill in best; nil when no type takes any pod. A node that
+// takes pods others must share a node with, but none of those others,
+// would strand them: such fills count only when nothing else fits.
+func (pk *packer) pickType() *groupType {
+	relaxed := pk.rules == nil
+	if t := pk.bestType(relaxed); t != nil || relaxed {
+		return t
+	}
+	return pk.bestType(true)
+}
+
+// bestType is pickType's search, with or without fills that strand pods.
+func (pk *packer) bestType(relaxed bool) *groupType {
+	var (
+		bestType  *groupType
+		bestScore = -1.0
+	)
+	for _, t := range pk.g.types {
+		if pk.g.pool.remainingNodes == 0 {
+			break
+		}
+		if pk.g.pool.remaining != nil {
+			if _, ok := pk.g.pool.remaining.fits(t.capacity); !ok {
+				continue
+			}
+		}
+		total := pk.bestFill(t)
+		if total == 0 || !relaxed && pk.rules.strands(pk.classes, pk.fill) {
+			continue
+		}
+		score := total / math.Max(t.price, 1e-9)
+		if score > bestScore*(1+1e-9) || (math.Abs(score-bestScore) <= bestScore*1e-9 && t.price < bestType.price) {
+			bestType, bestScore = t, score
+			copy(pk.best, pk.fill)
+		}
+	}
+	return bestType
+}
+
+// bestFill fills one node of type t three ways and keeps the best in fill,
+// returning its value: the most valuable pods first, the pods that bring
+// the most value for the room they take on this type first, and balanced.
+func (pk *packer) bestFill(t *groupType) float64 {
+	classes, values := pk.classes, pk.values
+	total := fillNode(t, classes, values, pk.byValue, pk.free, pk.fill, pk.rules)
+	slices.SortStableFunc(pk.byDensity, func(a, b int) int {
+		return cmp.Compare(density(classes[b], values[b], t), density(classes[a], values[a], t))
+	})
+	if other := fillNode(t, classes, values, pk.byDensity, pk.free, pk.alternative, pk.rules); other > total {
+		total = other
+		copy(pk.fill, pk.alternative)
+	}
+	if other := fillBalanced(t, classes, values, pk.free, pk.alternative, pk.rules); other > total {
+		total = other
+		copy(pk.fill, pk.alternative)
+	}
+	return total
+}
+
+// repeats is how many identical nodes the best fill can be opened as: as
+// many times as every class in it still has the pods for.
+func (pk *packer) repeats() int64 {
+	repeat := int64(math.MaxInt64)
+	for i, c := range pk.classes {
+		if pk.best[i] > 0 {
+			repeat = min(repeat, c.left()/pk.best[i])
+		}
+	}
+	return max(repeat, 1)
+}
+
+// refuseTheRest reports the pods left once no type takes any: those that
+// must share a node with pods that are all placed have no room left there;
+// the others hit the pool's limits.
+func (pk *packer) refuseTheRest() {
+	for _, c := range pk.classes {
+		switch {
+		case c.left() == 0:
+		case len(c.hostWith) > 0 && !slices.ContainsFunc(pk.classes, func(o *pending) bool { return o.left() > 0 && len(o.hostWith) == 0 }):
+			pk.s.unschedulable(c, fmt.Sprintf("its required pod affinity needs it on the node of a pod matching %s, and the new nodes for those pods have no room left for it", c.hostWith[0].selector))
+		default:
+			pk.s.unschedulable(c, pk.s.limitReason(pk.g))
 		}
 	}
 }
@@ -1024,85 +1068,19 @@ func density(c *pending, value float64, t *groupType) float64 {
 // of each class, as far as the pool's limits allow. The nodes share their
 // candidate list and requirements, which callers must not modify.
 func (s *solver) openNodes(g *group, t *groupType, classes []*pending, fill []int64, n int64, rules hostRules) {
-	p := g.pool
-	var (
-		used       vec
-		candidates []Candidate
-	)
-	// Lower the classes that need others' pods before those they need,
-	// and otherwise the largest pods (classes come largest first).
-	var lowering []int
-	for _, dependents := range []bool{true, false} {
-		for i := range classes {
-			if (rules != nil && len(rules[i]) > 0) == dependents {
-				lowering = append(lowering, i)
-			}
-		}
+	used, candidates, lowered, ok := s.nodeCandidates(g, t, classes, fill, rules)
+	if !ok {
+		return
 	}
-	for {
-		used = t.daemon.clone()
-		for i, c := range classes {
-			used.addTimes(c.requests, min(fill[i], c.left()))
-		}
-		var short string
-		candidates, short = s.candidates(g, used)
-		if short == "" {
-			break
-		}
-		// Too few kinds of instance type can hold this much for the
-		// pool's minValues: hold less, starting with the largest pods.
-		i := -1
-		for _, j := range lowering {
-			if fill[j] > 0 {
-				i = j
-				break
-			}
-		}
-		total := int64(0)
-		for _, k := range fill {
-			total += k
-		}
-		if total <= 1 {
-			if i >= 0 {
-				s.unschedulable(classes[i], short)
-			}
-			return
-		}
-		fill[i]--
+	if lowered {
 		n = 1
-		// Holding less may have left a class without the pods it must
-		// share its node with, and that one another.
-		for changed := true; changed; {
-			changed = false
-			for j := range fill {
-				if fill[j] > 0 && !rules.allows(j, fill) {
-					fill[j], changed = 0, true
-				}
-			}
-		}
-		if !slices.ContainsFunc(fill, func(n int64) bool { return n > 0 }) {
-			s.unschedulable(classes[i], short)
-			return
-		}
 	}
-	names := make([]string, len(candidates))
-	for i, c := range candidates {
-		names[i] = c.InstanceType.Name
-	}
-	reqs := g.reqs.Merge(requirements.NewRequirements(requirements.MustNew(corev1.LabelInstanceTypeStable, requirements.OpIn, names...)))
+	p := g.pool
+	reqs := withCandidates(g.reqs, candidates)
 	requests := s.d.toList(used)
 	for range n {
-		if p.remainingNodes == 0 {
+		if !p.reserve(t.capacity) {
 			return
-		}
-		if p.remaining != nil {
-			if _, ok := p.remaining.fits(t.capacity); !ok {
-				return
-			}
-			p.remaining.sub(t.capacity)
-		}
-		if p.remainingNodes > 0 {
-			p.remainingNodes--
 		}
 		nc := &NewNodeClaim{NodePool: p.name, Taints: p.taints, Candidates: candidates, Requirements: reqs, Requests: requests}
 		for i, c := range classes {
@@ -1119,6 +1097,107 @@ func (s *solver) openNodes(g *group, t *groupType, classes []*pending, fill []in
 		s.result.NodeClaims = append(s.result.NodeClaims, nc)
 		s.launches[nc] = launch{group: g, as: t}
 	}
+}
+
+// nodeCandidates finds the candidate instance types for a node of type t
+// that holds fill, and what it uses. When too few kinds of instance type
+// can hold that much for the pool's minValues, it lowers fill (lowered says
+// so) until they can; when nothing is left to hold, it reports the class it
+// gave up on and returns false.
+func (s *solver) nodeCandidates(g *group, t *groupType, classes []*pending, fill []int64, rules hostRules) (used vec, candidates []Candidate, lowered, ok bool) {
+	lowering := loweringOrder(classes, rules)
+	for {
+		used = t.daemon.clone()
+		for i, c := range classes {
+			used.addTimes(c.requests, min(fill[i], c.left()))
+		}
+		var short string
+		candidates, short = s.candidates(g, used)
+		if short == "" {
+			return used, candidates, lowered, true
+		}
+		// Hold less, starting with the largest pods.
+		i := -1
+		for _, j := range lowering {
+			if fill[j] > 0 {
+				i = j
+				break
+			}
+		}
+		total := int64(0)
+		for _, k := range fill {
+			total += k
+		}
+		if total <= 1 {
+			if i >= 0 {
+				s.unschedulable(classes[i], short)
+			}
+			return nil, nil, lowered, false
+		}
+		fill[i]--
+		lowered = true
+		rules.dropUnsupported(fill)
+		if !slices.ContainsFunc(fill, func(n int64) bool { return n > 0 }) {
+			s.unschedulable(classes[i], short)
+			return nil, nil, lowered, false
+		}
+	}
+}
+
+// loweringOrder is the order in which nodeCandidates lowers a fill: the
+// classes that need others' pods before those they need, and otherwise the
+// largest pods (classes come largest first).
+func loweringOrder(classes []*pending, rules hostRules) []int {
+	var lowering []int
+	for _, dependents := range []bool{true, false} {
+		for i := range classes {
+			if (rules != nil && len(rules[i]) > 0) == dependents {
+				lowering = append(lowering, i)
+			}
+		}
+	}
+	return lowering
+}
+
+// dropUnsupported empties the classes of a fill that lost the pods they must
+// share their node with, and those that in turn lost theirs.
+func (h hostRules) dropUnsupported(fill []int64) {
+	for changed := true; changed; {
+		changed = false
+		for j := range fill {
+			if fill[j] > 0 && !h.allows(j, fill) {
+				fill[j], changed = 0, true
+			}
+		}
+	}
+}
+
+// reserve takes a node of the given capacity off the pool's limits, and
+// reports false when they do not allow one.
+func (p *pool) reserve(capacity vec) bool {
+	if p.remainingNodes == 0 {
+		return false
+	}
+	if p.remaining != nil {
+		if _, ok := p.remaining.fits(capacity); !ok {
+			return false
+		}
+		p.remaining.sub(capacity)
+	}
+	if p.remainingNodes > 0 {
+		p.remainingNodes--
+	}
+	return true
+}
+
+// withCandidates adds to a group's requirements that the node be one of the
+// candidates' instance types.
+func withCandidates(reqs requirements.Requirements, candidates []Candidate) requirements.Requirements {
+	names := make([]string, len(candidates))
+	for i, c := range candidates {
+		names[i] = c.InstanceType.Name
+	}
+	return reqs.Merge(requirements.NewRequirements(requirements.MustNew(corev1.LabelInstanceTypeStable, requirements.OpIn, names...)))
 }
 
 // resize sizes again the new nodes that lost pods: the instance types that
@@ -1142,12 +1221,8 @@ func (s *solver) resize() bool {
 		if short != "" || len(candidates) == 0 {
 			continue // the planned size still holds them
 		}
-		names := make([]string, len(candidates))
-		for i, c := range candidates {
-			names[i] = c.InstanceType.Name
-		}
 		nc.Candidates = candidates
-		nc.Requirements = l.group.reqs.Merge(requirements.NewRequirements(requirements.MustNew(corev1.LabelInstanceTypeStable, requirements.OpIn, names...)))
+		nc.Requirements = withCandidates(l.group.reqs, candidates)
 		nc.Requests = s.d.toList(used)
 		changed = true
 	}
