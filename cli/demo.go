@@ -19,7 +19,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	v1 "github.com/tailor-sh/tailor/api/v1"
-	nodepoolstatus "github.com/tailor-sh/tailor/controllers/nodepool/status"
 	"github.com/tailor-sh/tailor/core/instancetype"
 	"github.com/tailor-sh/tailor/operator"
 )
@@ -87,7 +86,7 @@ func runDemo(ctx context.Context, out io.Writer, c client.Client, op *operator.O
 		slices.SortFunc(claims.Items, func(a, b v1.NodeClaim) int { return strings.Compare(a.Name, b.Name) })
 		for i := range claims.Items {
 			nc := &claims.Items[i]
-			phase := nodepoolstatus.Phase(nc)
+			phase := nc.Phase()
 			if seen[nc.Name] == phase {
 				continue
 			}

@@ -2,6 +2,7 @@ package v1
 
 import (
 	corev1 "k8s.io/api/core/v1"
+	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
@@ -196,4 +197,20 @@ type NodeClaimList struct {
 	metav1.TypeMeta `json:",inline"`
 	metav1.ListMeta `json:"metadata,omitempty"`
 	Items           []NodeClaim `json:"items"`
+}
+
+// Phase names a NodeClaim's place in its lifecycle, for metrics and people:
+// Pending, Launched, Registered, Ready or Terminating.
+func (nc *NodeClaim) Phase() string {
+	switch {
+	case nc.DeletionTimestamp != nil:
+		return "Terminating"
+	case apimeta.IsStatusConditionTrue(nc.Status.Conditions, ConditionReady):
+		return "Ready"
+	case apimeta.IsStatusConditionTrue(nc.Status.Conditions, ConditionRegistered):
+		return "Registered"
+	case apimeta.IsStatusConditionTrue(nc.Status.Conditions, ConditionLaunched):
+		return "Launched"
+	}
+	return "Pending"
 }

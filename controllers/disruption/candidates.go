@@ -13,11 +13,11 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 
 	v1 "github.com/tailor-sh/tailor/api/v1"
-	"github.com/tailor-sh/tailor/controllers/provisioning"
 	"github.com/tailor-sh/tailor/controllers/state"
 	coredisruption "github.com/tailor-sh/tailor/core/disruption"
 	"github.com/tailor-sh/tailor/core/drain"
 	"github.com/tailor-sh/tailor/core/instancetype"
+	"github.com/tailor-sh/tailor/core/launch"
 	"github.com/tailor-sh/tailor/core/scheduling"
 )
 
@@ -171,7 +171,7 @@ func (c *Controller) settled(v *view, n *state.StateNode, pool *v1.NodePool) boo
 	// A node that has just become ready may be empty only because
 	// kube-scheduler has not yet bound the pods it was launched for.
 	initialized := apimeta.FindStatusCondition(n.NodeClaim.Status.Conditions, v1.ConditionInitialized)
-	if initialized == nil || v.now.Sub(initialized.LastTransitionTime.Time) < max(after, provisioning.NominationGrace) {
+	if initialized == nil || v.now.Sub(initialized.LastTransitionTime.Time) < max(after, state.NominationGrace) {
 		return false
 	}
 	return v.now.Sub(c.podsSince[n.NodeClaim.Name].since) >= after
@@ -228,7 +228,7 @@ func (c *Controller) input(v *view, candidates []*coredisruption.Candidate) sche
 		if !ok {
 			continue
 		}
-		in.NodePools = append(in.NodePools, &scheduling.NodePool{NodePool: pool, InstanceTypes: its, Remaining: provisioning.Remaining(pool, its, claims[pool.Name])})
+		in.NodePools = append(in.NodePools, &scheduling.NodePool{NodePool: pool, InstanceTypes: its, Remaining: launch.Remaining(pool, its, claims[pool.Name])})
 	}
 	if len(displaced) > 0 {
 		byName := map[string]*scheduling.Node{}

@@ -15,10 +15,10 @@ import (
 
 	v1 "github.com/tailor-sh/tailor/api/v1"
 	"github.com/tailor-sh/tailor/controllers/events"
-	"github.com/tailor-sh/tailor/controllers/provisioning"
 	"github.com/tailor-sh/tailor/controllers/state"
 	coredisruption "github.com/tailor-sh/tailor/core/disruption"
 	"github.com/tailor-sh/tailor/core/drain"
+	"github.com/tailor-sh/tailor/core/launch"
 	"github.com/tailor-sh/tailor/metrics"
 )
 
@@ -82,7 +82,7 @@ func (c *Controller) execute(ctx context.Context, v *view, reason v1.DisruptionR
 			if rpool == nil {
 				rpool = pool
 			}
-			nc := provisioning.NewNodeClaim(rpool, r, r.Candidates)
+			nc := launch.NewNodeClaim(rpool, r, r.Candidates)
 			metav1.SetMetaDataAnnotation(&nc.ObjectMeta, v1.AnnotationReplaces, strings.Join(cmd.candidates, ","))
 			if err := c.client.Create(ctx, nc); err != nil {
 				c.abort(ctx, v, cmd, fmt.Sprintf("creating a replacement failed: %v", err))

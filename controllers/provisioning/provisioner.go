@@ -8,9 +8,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/api/resource"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	toolscache "k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/util/workqueue"
@@ -23,6 +21,7 @@ import (
 	"github.com/tailor-sh/tailor/cloudprovider"
 	"github.com/tailor-sh/tailor/controllers/events"
 	"github.com/tailor-sh/tailor/controllers/state"
+	"github.com/tailor-sh/tailor/core/launch"
 	"github.com/tailor-sh/tailor/core/scheduling"
 	"github.com/tailor-sh/tailor/metrics"
 )
@@ -231,7 +230,7 @@ func (p *Provisioner) Provision(ctx context.Context) (Report, error) {
 		}
 		node := n.SchedulingNode()
 		in.Nodes = append(in.Nodes, node)
-		if n.NodeClaim != nil && holdsNominations(n.NodeClaim) {
+		if n.NodeClaim != nil && state.HoldsNominations(n.NodeClaim, time.Now()) {
 			launching[n.NodeClaim.Name] = node
 			claimOf[node.Name] = n.NodeClaim.Name
 		}
@@ -254,7 +253,7 @@ func (p *Provisioner) Provision(ctx context.Context) (Report, error) {
 		in.Pods = append(in.Pods, pod)
 	}
 	p.nominations = nominations
-	budgets := map[string]*budget{}
+	budgets := map[string]*launch.Budget{}
 	pools := map[string]*v1.NodePool{}
 	var problems []string
 	for _, pool := range snap.NodePools {
@@ -269,9 +268,9 @@ func (p *Provisioner) Provision(ctx context.Context) (Report, error) {
 			logger.Error(err, "list instance types; the pool is left out of this batch", "nodePool", pool.Name)
 			continue
 		}
-		b := newBudget(pool, its, claimsByPool[pool.Name])
+		b := launch.NewBudget(pool, its, claimsByPool[pool.Name])
 		budgets[pool.Name], pools[pool.Name] = b, pool
-		in.NodePools = append(in.NodePools, &scheduling.NodePool{NodePool: pool, InstanceTypes: its, Remaining: b.remaining.DeepCopy()})
+		in.NodePools = append(in.NodePools, &scheduling.NodePool{NodePool: pool, InstanceTypes: its, Remaining: b.Remaining()})
 	}
 
 	began := time.Now()
@@ -292,7 +291,7 @@ func (p *Provisioner) Provision(ctx context.Context) (Report, error) {
 	var creates []*toCreate
 	for _, decision := range result.NodeClaims {
 		pool := pools[decision.NodePool]
-		candidates, ok := budgets[decision.NodePool].admit(decision)
+		candidates, ok := budgets[decision.NodePool].Admit(decision)
 		if !ok {
 			for _, pod := range decision.Pods {
 				result.Unschedulable = append(result.Unschedulable, scheduling.Unschedulable{Pod: pod,
@@ -301,7 +300,7 @@ func (p *Provisioner) Provision(ctx context.Context) (Report, error) {
 			p.recorder.Warning(pool, events.LimitReached, "Provision", "NodePool %s has reached its limits (%s); %d pods wait", pool.Name, describeLimits(pool), len(decision.Pods))
 			continue
 		}
-		creates = append(creates, &toCreate{object: NewNodeClaim(pool, decision, candidates), decision: decision, summary: describeCandidates(candidates)})
+		creates = append(creates, &toCreate{object: launch.NewNodeClaim(pool, decision, candidates), decision: decision, summary: describeCandidates(candidates)})
 	}
 	decided := time.Now()
 	errs := make([]error, len(creates))
@@ -359,14 +358,6 @@ func (p *Provisioner) Provision(ctx context.Context) (Report, error) {
 	return report, errors.Join(errs...)
 }
 
-// NominationGrace is how long after its node is initialized a NodeClaim
-// still holds the pods nominated to it. kube-scheduler retries
-// unschedulable pods with a backoff of up to ten seconds, so pods stay
-// pending for a while after their node is ready; re-packing them onto the
-// new nodes meanwhile would launch nodes nobody needs. A pod still pending
-// after the grace was refused by kube-scheduler and is decided afresh.
-const NominationGrace = 10 * time.Second
-
 // requestsOf sums the pods' requests, counting each pod as one of the
 // "pods" resource.
 func requestsOf(pods []*corev1.Pod) corev1.ResourceList {
@@ -404,23 +395,9 @@ func fits(allocatable, used, want corev1.ResourceList) bool {
 	return true
 }
 
-// NominationLimit is how long after its creation a NodeClaim that has not
-// become ready holds its nominations. A node that joins but never gets ready
-// (a broken CNI, a kubelet that died) must not keep its pods waiting for
-// ever; they are decided afresh and get another node.
-const NominationLimit = 5 * time.Minute
-
-func holdsNominations(nc *v1.NodeClaim) bool {
-	initialized := apimeta.FindStatusCondition(nc.Status.Conditions, v1.ConditionInitialized)
-	if initialized != nil && initialized.Status == metav1.ConditionTrue {
-		return time.Since(initialized.LastTransitionTime.Time) < NominationGrace
-	}
-	return nc.CreationTimestamp.IsZero() || time.Since(nc.CreationTimestamp.Time) < NominationLimit
-}
-
 func describeLimits(pool *v1.NodePool) string {
 	s := ""
-	for _, name := range []corev1.ResourceName{corev1.ResourceCPU, corev1.ResourceMemory, resourceNodes} {
+	for _, name := range []corev1.ResourceName{corev1.ResourceCPU, corev1.ResourceMemory, launch.ResourceNodes} {
 		if q, ok := pool.Spec.Limits[name]; ok {
 			if s != "" {
 				s += ", "

@@ -65,21 +65,6 @@ func (c *Controller) SetupWithManager(mgr ctrl.Manager) error {
 		Complete(c)
 }
 
-// Phase names a NodeClaim's place in its lifecycle, for the NodeClaims metric.
-func Phase(nc *v1.NodeClaim) string {
-	switch {
-	case nc.DeletionTimestamp != nil:
-		return "Terminating"
-	case apimeta.IsStatusConditionTrue(nc.Status.Conditions, v1.ConditionReady):
-		return "Ready"
-	case apimeta.IsStatusConditionTrue(nc.Status.Conditions, v1.ConditionRegistered):
-		return "Registered"
-	case apimeta.IsStatusConditionTrue(nc.Status.Conditions, v1.ConditionLaunched):
-		return "Launched"
-	}
-	return "Pending"
-}
-
 var phases = []string{"Pending", "Launched", "Registered", "Ready", "Terminating"}
 
 // Reconcile updates one pool's status and metrics.
@@ -103,7 +88,7 @@ func (c *Controller) Reconcile(ctx context.Context, req reconcile.Request) (reco
 	cost := 0.0
 	for i := range claims.Items {
 		nc := &claims.Items[i]
-		byPhase[Phase(nc)]++
+		byPhase[nc.Phase()]++
 		for name, q := range nc.Status.Capacity {
 			sum := resources[name]
 			sum.Add(q)
