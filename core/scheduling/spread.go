@@ -111,25 +111,11 @@ func (s *solver) spreadOverZones(c *pending, fits []poolFit, domains []string) [
 		return []zonePart{{c, first.pool, first.reqs}}
 	}
 	if c.together && c.zoneSpreadSoft {
-		// All on one node: in the emptiest zone, counted for the others.
-		zones := first.pool.zones(first.reqs, c.requests)
-		if len(zones) == 0 {
-			return []zonePart{{c, first.pool, first.reqs}}
-		}
-		emptiest := slices.MinFunc(zones, func(a, b string) int { return cmp.Compare(c.zoneCounts[a], c.zoneCounts[b]) })
-		s.shareSpread(c, []string{emptiest}, []int{int(c.left())}, map[string]poolFit{emptiest: first})
-		return []zonePart{{c, first.pool, first.reqs.Merge(requirements.NewRequirements(requirements.MustNew(corev1.LabelTopologyZone, requirements.OpIn, emptiest)))}}
+		return s.toEmptiestZone(c, first)
 	}
-	counts := maps.Clone(c.zoneCounts)
-	if counts == nil {
-		counts = map[string]int{}
-	}
-	for _, zone := range domains {
-		if _, ok := counts[zone]; !ok {
-			counts[zone] = 0
-		}
-	}
+	counts := spreadCounts(c, domains)
 	zones := first.pool.zones(first.reqs, c.requests)
+	// from is the pool (and requirements) each zone's part launches from.
 	from := map[string]poolFit{}
 	for _, zone := range zones {
 		from[zone] = first
@@ -141,8 +127,53 @@ func (s *solver) spreadOverZones(c *pending, fits []poolFit, domains []string) [
 		}
 		return []zonePart{{c, first.pool, first.reqs}}
 	}
-	// Pods of another spread over the same pods with a smaller maxSkew
-	// would find their zones skewed by these: keep to the smallest.
+	skew := s.tightestSkew(c)
+	d := c.distribute(zones, counts, skew)
+	if d.placed < int(c.left()) && len(fits) > 1 {
+		zones, d = c.widen(fits[1:], zones, from, counts, skew, d)
+	}
+	left := c.take(c.left())
+	reason := spreadRefusal(c, zones, d)
+	for _, pod := range left[d.placed:] {
+		s.result.Unschedulable = append(s.result.Unschedulable, Unschedulable{Pod: pod, Reason: reason})
+	}
+	left = left[:d.placed]
+	s.shareSpread(c, zones, d.share, from)
+	return splitByZone(c, left, zones, d.share, from)
+}
+
+// toEmptiestZone sends a class whose pods all share one node and spread
+// softly to the emptiest zone of the first pool, counted for the others.
+func (s *solver) toEmptiestZone(c *pending, first poolFit) []zonePart {
+	zones := first.pool.zones(first.reqs, c.requests)
+	if len(zones) == 0 {
+		return []zonePart{{c, first.pool, first.reqs}}
+	}
+	emptiest := slices.MinFunc(zones, func(a, b string) int { return cmp.Compare(c.zoneCounts[a], c.zoneCounts[b]) })
+	s.shareSpread(c, []string{emptiest}, []int{int(c.left())}, map[string]poolFit{emptiest: first})
+	return []zonePart{{c, first.pool, first.reqs.Merge(requirements.NewRequirements(requirements.MustNew(corev1.LabelTopologyZone, requirements.OpIn, emptiest)))}}
+}
+
+// spreadCounts are the spread's pods per zone, counting every eligible zone:
+// those with existing nodes, and the domains where nodes launched for other
+// classes would count.
+func spreadCounts(c *pending, domains []string) map[string]int {
+	counts := maps.Clone(c.zoneCounts)
+	if counts == nil {
+		counts = map[string]int{}
+	}
+	for _, zone := range domains {
+		if _, ok := counts[zone]; !ok {
+			counts[zone] = 0
+		}
+	}
+	return counts
+}
+
+// tightestSkew is the smallest maxSkew of the spreads that refuse pods over
+// the same pods as c's: pods of another spread with a smaller maxSkew would
+// find their zones skewed by c's otherwise.
+func (s *solver) tightestSkew(c *pending) int32 {
 	skew := c.zoneSpread
 	for _, o := range s.classes {
 		if o.zoneSpread > 0 && !o.zoneSpreadSoft && !o.zoneAntiAffinity && o.pods[0].Namespace == c.pods[0].Namespace &&
@@ -150,46 +181,54 @@ func (s *solver) spreadOverZones(c *pending, fits []poolFit, domains []string) [
 			skew = min(skew, o.zoneSpread)
 		}
 	}
-	d := c.distribute(zones, counts, skew)
-	if d.placed < int(c.left()) && len(fits) > 1 {
-		union := slices.Clone(zones)
-		for _, f := range fits[1:] {
-			for _, zone := range f.pool.zones(f.reqs, c.requests) {
-				if _, ok := from[zone]; !ok {
-					from[zone] = f
-					union = append(union, zone)
-				}
+	return skew
+}
+
+// widen adds the zones of the other pools that can hold the class (each
+// zone from the first that launches there, recorded in from) and keeps the
+// wider zones if they place more pods than d.
+func (c *pending) widen(others []poolFit, zones []string, from map[string]poolFit, counts map[string]int, skew int32, d distribution) ([]string, distribution) {
+	union := slices.Clone(zones)
+	for _, f := range others {
+		for _, zone := range f.pool.zones(f.reqs, c.requests) {
+			if _, ok := from[zone]; !ok {
+				from[zone] = f
+				union = append(union, zone)
 			}
 		}
-		slices.Sort(union)
-		if wider := c.distribute(union, counts, skew); wider.placed > d.placed {
-			zones, d = union, wider
-		}
 	}
-	left := c.take(c.left())
-	reason := fmt.Sprintf("its topology spread over zones needs minDomains %d but its pods can go to %d zones (%s), so each zone may hold at most maxSkew %d of them, and they are full",
-		c.zoneMinDomains, len(zones), strings.Join(zones, ", "), c.zoneSpread)
+	slices.Sort(union)
+	if wider := c.distribute(union, counts, skew); wider.placed > d.placed {
+		return union, wider
+	}
+	return zones, d
+}
+
+// spreadRefusal says why the pods the distribution leaves out cannot go.
+func spreadRefusal(c *pending, zones []string, d distribution) string {
+	if c.zoneAntiAffinity {
+		return fmt.Sprintf("its required pod anti-affinity allows one of its pods per zone, and every zone its pods can go to (%s) has one", strings.Join(zones, ", "))
+	}
 	if !d.capped {
-		reason = fmt.Sprintf("its topology spread over zones counts zone %s, where its pods cannot go (no NodePool launches there for them, or pod anti-affinity keeps them out), with %d of its pods, so the zones they can go to (%s) may hold at most %d, and they are full",
+		return fmt.Sprintf("its topology spread over zones counts zone %s, where its pods cannot go (no NodePool launches there for them, or pod anti-affinity keeps them out), with %d of its pods, so the zones they can go to (%s) may hold at most %d, and they are full",
 			d.floorZone, d.floor, strings.Join(zones, ", "), d.floor+int(c.zoneSpread))
 	}
-	if c.zoneAntiAffinity {
-		reason = fmt.Sprintf("its required pod anti-affinity allows one of its pods per zone, and every zone its pods can go to (%s) has one", strings.Join(zones, ", "))
-	}
-	for _, pod := range left[d.placed:] {
-		s.result.Unschedulable = append(s.result.Unschedulable, Unschedulable{Pod: pod, Reason: reason})
-	}
-	left = left[:d.placed]
-	s.shareSpread(c, zones, d.share, from)
+	return fmt.Sprintf("its topology spread over zones needs minDomains %d but its pods can go to %d zones (%s), so each zone may hold at most maxSkew %d of them, and they are full",
+		c.zoneMinDomains, len(zones), strings.Join(zones, ", "), c.zoneSpread)
+}
+
+// splitByZone makes a part of the class for each zone with a share of its
+// pods, in order, pinned to that zone on the pool it launches from.
+func splitByZone(c *pending, pods []*corev1.Pod, zones []string, share []int, from map[string]poolFit) []zonePart {
 	var parts []zonePart
 	next := 0
 	for i, zone := range zones {
-		if d.share[i] == 0 {
+		if share[i] == 0 {
 			continue
 		}
 		class := *c.podClass
-		class.pods, class.origin = left[next:next+d.share[i]], c.root()
-		next += d.share[i]
+		class.pods, class.origin = pods[next:next+share[i]], c.root()
+		next += share[i]
 		f := from[zone]
 		zoneReqs := f.reqs.Merge(requirements.NewRequirements(requirements.MustNew(corev1.LabelTopologyZone, requirements.OpIn, zone)))
 		parts = append(parts, zonePart{&pending{podClass: &class}, f.pool, zoneReqs})
