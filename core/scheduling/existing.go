@@ -33,6 +33,38 @@ type room struct {
 // required (anti-)affinity against the pods already there, and topology
 // spread across the nodes that exist.
 func (s *solver) placeOnExisting(classes []*podClass, nodes []*Node) []*pending {
+	rooms := s.newRooms(nodes)
+	s.rooms = rooms
+	out := make([]*pending, 0, len(classes))
+	for _, c := range classes {
+		p := &pending{podClass: c}
+		out = append(out, p)
+		if c.err == nil && len(rooms) > 0 {
+			s.fillRooms(p)
+		}
+	}
+	countZones(classes, rooms)
+	repellers := s.runningRepellers(rooms)
+	// Zones anti-affinity rules out first, so that a pod affinity pin
+	// never picks one of them.
+	for _, p := range out {
+		if p.left() > 0 && p.err == nil {
+			s.avoidRepelledDomains(p, rooms, repellers)
+		}
+	}
+	for _, p := range out {
+		if p.left() > 0 && p.err == nil {
+			s.resolveAffinity(p, rooms, out)
+		}
+	}
+	refuseUnstartable(out)
+	return out
+}
+
+// newRooms makes a room of each node, sorted by name, with what its pods
+// leave free, the host ports they use and the anti-affinity they hold
+// against others.
+func (s *solver) newRooms(nodes []*Node) []*room {
 	rooms := make([]*room, 0, len(nodes))
 	for _, n := range nodes {
 		free := s.d.fromList(n.Allocatable, false)
@@ -50,70 +82,69 @@ func (s *solver) placeOnExisting(classes []*podClass, nodes []*Node) []*pending 
 		rooms = append(rooms, r)
 	}
 	slices.SortFunc(rooms, func(a, b *room) int { return strings.Compare(a.node.Name, b.node.Name) })
-	s.rooms = rooms
-	out := make([]*pending, 0, len(classes))
-	for _, c := range classes {
-		p := &pending{podClass: c}
-		out = append(out, p)
-		if c.err != nil || len(rooms) == 0 {
-			continue
-		}
-		pod := c.pods[0]
-		podToPod := hasPodConstraints(pod) || len(s.repellers.keys) > 0
-		for _, r := range rooms {
-			for p.left() > 0 {
-				if !tolerates(c.tolerations, r.node.Taints) || !matchesAnyTerm(c.terms, r.node.Labels) || !r.portsFree(pod) {
-					break
-				}
-				n := min(p.left(), r.free.times(c.requests))
-				if c.perNodeLimit > 0 {
-					n = min(n, c.perNodeLimit-r.count[c])
-				}
-				if podToPod {
-					// Each pod changes what the next may do: place one at
-					// a time.
-					if n > 0 && !s.podToPodAllows(c, pod, r, rooms) {
-						n = 0
-					}
-					n = min(n, 1)
-				}
-				if n <= 0 {
-					break
-				}
-				r.free.addTimes(c.requests, -n)
-				r.count[c] += n
-				for _, placed := range p.take(n) {
-					s.result.Existing = append(s.result.Existing, ExistingPlacement{Pod: placed, Node: r.node.Name})
-					r.pods = append(r.pods, placed)
-					for _, key := range hostPorts(placed) {
-						r.ports[key] = true
-					}
-					s.repellers.add(s.namespaces, r, placed)
-				}
+	return rooms
+}
+
+// fillRooms places the class's pods on the rooms in order, each as full as
+// kube-scheduler would let it get.
+func (s *solver) fillRooms(p *pending) {
+	podToPod := hasPodConstraints(p.pods[0]) || len(s.repellers.keys) > 0
+	for _, r := range s.rooms {
+		for p.left() > 0 {
+			n := s.roomTakes(p, r, podToPod)
+			if n <= 0 {
+				break
 			}
+			s.placeInRoom(p, r, n)
 		}
 	}
-	countZones(classes, rooms)
-	repellers := s.runningRepellers(rooms)
-	// Zones anti-affinity rules out first, so that a pod affinity pin
-	// never picks one of them.
-	for _, p := range out {
-		if p.left() > 0 && p.err == nil {
-			s.avoidRepelledDomains(p, rooms, repellers)
-		}
+}
+
+// roomTakes is how many of the class's pods may go to the room next. When
+// the pods constrain each other (podToPod), each changes what the next may
+// do, so they go one at a time.
+func (s *solver) roomTakes(p *pending, r *room, podToPod bool) int64 {
+	c, pod := p.podClass, p.pods[0]
+	if !tolerates(c.tolerations, r.node.Taints) || !matchesAnyTerm(c.terms, r.node.Labels) || !r.portsFree(pod) {
+		return 0
 	}
-	for _, p := range out {
-		if p.left() > 0 && p.err == nil {
-			s.resolveAffinity(p, rooms, out)
-		}
+	n := min(p.left(), r.free.times(c.requests))
+	if c.perNodeLimit > 0 {
+		n = min(n, c.perNodeLimit-r.count[c])
 	}
-	// A class pinned next to pending pods it needs can run only once one of
-	// them can: pods that cannot be placed, or that need it back (neither
-	// side can start), would leave it alone next to nothing it needs.
+	if podToPod {
+		if n > 0 && !s.podToPodAllows(c, pod, r, s.rooms) {
+			n = 0
+		}
+		n = min(n, 1)
+	}
+	return n
+}
+
+// placeInRoom places the class's next n pods in the room, and records what
+// they take there.
+func (s *solver) placeInRoom(p *pending, r *room, n int64) {
+	r.free.addTimes(p.requests, -n)
+	r.count[p.podClass] += n
+	for _, placed := range p.take(n) {
+		s.result.Existing = append(s.result.Existing, ExistingPlacement{Pod: placed, Node: r.node.Name})
+		r.pods = append(r.pods, placed)
+		for _, key := range hostPorts(placed) {
+			r.ports[key] = true
+		}
+		s.repellers.add(s.namespaces, r, placed)
+	}
+}
+
+// refuseUnstartable sets the error of each class pinned next to pending pods
+// it needs, when none of them can start first. A class can run only once one
+// of them can: pods that cannot be placed, or that need it back (neither
+// side can start), would leave it alone next to nothing it needs.
+func refuseUnstartable(classes []*pending) {
 	canStart := map[*pending]bool{}
 	for changed := true; changed; {
 		changed = false
-		for _, p := range out {
+		for _, p := range classes {
 			if canStart[p] || p.err != nil {
 				continue
 			}
@@ -126,7 +157,7 @@ func (s *solver) placeOnExisting(classes []*podClass, nodes []*Node) []*pending 
 			}
 		}
 	}
-	for _, p := range out {
+	for _, p := range classes {
 		if p.err == nil && !canStart[p] {
 			for _, targets := range p.needs {
 				if !slices.ContainsFunc(targets, func(t *pending) bool { return canStart[t] }) {
@@ -136,7 +167,6 @@ func (s *solver) placeOnExisting(classes []*podClass, nodes []*Node) []*pending 
 			}
 		}
 	}
-	return out
 }
 
 // resolveAffinity turns a class's required pod affinity into what new nodes
@@ -148,18 +178,7 @@ func (s *solver) placeOnExisting(classes []*podClass, nodes []*Node) []*pending 
 func (s *solver) resolveAffinity(c *pending, rooms []*room, classes []*pending) {
 	pod := c.pods[0]
 	for _, term := range c.podAffinity {
-		var zones []string
-		running := 0
-		matches := s.namespaces.matcher(term, pod.Namespace)
-		for _, r := range rooms {
-			if !slices.ContainsFunc(r.pods, matches) {
-				continue
-			}
-			running++
-			if zone, ok := r.node.Labels[corev1.LabelTopologyZone]; ok && !slices.Contains(zones, zone) {
-				zones = append(zones, zone)
-			}
-		}
+		zones, running := runningZones(rooms, s.namespaces.matcher(term, pod.Namespace))
 		selector := metav1.FormatLabelSelector(term.LabelSelector)
 		var targets []*pending // the pending pods it selects, when none runs
 		if running == 0 {
@@ -168,43 +187,11 @@ func (s *solver) resolveAffinity(c *pending, rooms []*room, classes []*pending) 
 		switch {
 		case term.TopologyKey != corev1.LabelTopologyZone && term.TopologyKey != corev1.LabelHostname:
 			c.ignored = append(c.ignored, "required pod affinity on "+term.TopologyKey)
+		case running == 0 && term.TopologyKey == corev1.LabelTopologyZone && len(targets) == 0:
+			c.err = fmt.Errorf("its required pod affinity needs a pod matching %s in the same zone, and none runs", selector)
 		case running == 0 && term.TopologyKey == corev1.LabelTopologyZone:
-			if len(targets) == 0 {
-				c.err = fmt.Errorf("its required pod affinity needs a pod matching %s in the same zone, and none runs", selector)
-				continue
-			}
-			group := append(slices.Clone(targets), c)
-			// Pods that spread over zones cannot all follow one pin; and a
-			// class already pinned elsewhere sets the zone for the rest.
-			zone, spread, conflict := "", false, false
-			for _, t := range group {
-				spread = spread || t.zoneSpread != 0 && !t.zoneSpreadSoft
-				if pinned, ok := s.pinned[t.podClass]; ok {
-					conflict = conflict || zone != "" && zone != pinned
-					zone = pinned
-				}
-			}
-			if spread || conflict {
-				c.err = fmt.Errorf("its required pod affinity needs a pod matching %s in the same zone, and those pods are pending too; it is decided again once they run", selector)
-				continue
-			}
-			if zone == "" {
-				var ok bool
-				if zone, ok = s.cheapestZone(targets[0]); !ok {
-					c.err = fmt.Errorf("its required pod affinity needs a pod matching %s in the same zone, and no NodePool can launch a node for those pods", selector)
-					continue
-				}
-			}
-			if !slices.Contains(targets, c) {
-				// Its first pod cannot start the group: it needs them.
-				c.needs = append(c.needs, targets)
-			}
-			pin := []requirements.Requirements{requirements.NewRequirements(requirements.MustNew(corev1.LabelTopologyZone, requirements.OpIn, zone))}
-			for _, t := range group {
-				if _, ok := s.pinned[t.podClass]; !ok {
-					t.terms = and(t.terms, pin)
-					s.pinned[t.podClass] = zone
-				}
+			if err := s.pinWithPending(c, targets, selector); err != nil {
+				c.err = err
 			}
 		case running == 0 && slices.Equal(targets, []*pending{c}):
 			// Only its own pods: the first may go anywhere, the rest must
@@ -227,6 +214,60 @@ func (s *solver) resolveAffinity(c *pending, rooms []*room, classes []*pending) 
 				requirements.MustNew(corev1.LabelTopologyZone, requirements.OpIn, zones...))})
 		}
 	}
+}
+
+// runningZones counts the rooms that run a pod that matches, and lists
+// their zones.
+func runningZones(rooms []*room, matches func(*corev1.Pod) bool) (zones []string, running int) {
+	for _, r := range rooms {
+		if !slices.ContainsFunc(r.pods, matches) {
+			continue
+		}
+		running++
+		if zone, ok := r.node.Labels[corev1.LabelTopologyZone]; ok && !slices.Contains(zones, zone) {
+			zones = append(zones, zone)
+		}
+	}
+	return zones, running
+}
+
+// pinWithPending pins a class with zone affinity to pending pods, and those
+// pods, to one zone: the zone one of them is pinned to already, or the
+// cheapest for the first of them. It fails when they cannot all follow one
+// pin. A class that is not among its targets needs one of them placed.
+func (s *solver) pinWithPending(c *pending, targets []*pending, selector string) error {
+	group := append(slices.Clone(targets), c)
+	// Pods that spread over zones cannot all follow one pin; and a class
+	// already pinned elsewhere sets the zone for the rest.
+	zone, spread, conflict := "", false, false
+	for _, t := range group {
+		spread = spread || t.zoneSpread != 0 && !t.zoneSpreadSoft
+		if pinned, ok := s.pinned[t.podClass]; ok {
+			conflict = conflict || zone != "" && zone != pinned
+			zone = pinned
+		}
+	}
+	if spread || conflict {
+		return fmt.Errorf("its required pod affinity needs a pod matching %s in the same zone, and those pods are pending too; it is decided again once they run", selector)
+	}
+	if zone == "" {
+		var ok bool
+		if zone, ok = s.cheapestZone(targets[0]); !ok {
+			return fmt.Errorf("its required pod affinity needs a pod matching %s in the same zone, and no NodePool can launch a node for those pods", selector)
+		}
+	}
+	if !slices.Contains(targets, c) {
+		// Its first pod cannot start the group: it needs them.
+		c.needs = append(c.needs, targets)
+	}
+	pin := []requirements.Requirements{requirements.NewRequirements(requirements.MustNew(corev1.LabelTopologyZone, requirements.OpIn, zone))}
+	for _, t := range group {
+		if _, ok := s.pinned[t.podClass]; !ok {
+			t.terms = and(t.terms, pin)
+			s.pinned[t.podClass] = zone
+		}
+	}
+	return nil
 }
 
 // cheapestZone is the zone of the cheapest offering, in the first pool that
