@@ -60,77 +60,99 @@ func preparePools(d *dims, in []*NodePool, daemonSets []*appsv1.DaemonSet) ([]*p
 	var out []*pool
 	var warnings []string
 	for _, np := range in {
-		p := &pool{name: np.NodePool.Name, source: np.NodePool, taints: np.NodePool.Spec.Template.Spec.Taints, remainingNodes: -1}
-		if w := np.NodePool.Spec.Weight; w != nil {
-			p.weight = *w
-		}
-		p.reqs = requirements.FromLabels(np.NodePool.Spec.Template.ObjectMeta.Labels)
-		p.reqs.Add(requirements.MustNew(v1.LabelNodePool, requirements.OpIn, np.NodePool.Name))
-		valid := true
-		for _, r := range np.NodePool.Spec.Template.Spec.Requirements {
-			req, err := requirements.New(r.Key, requirements.Operator(r.Operator), r.Values...)
-			if err != nil {
-				warnings = append(warnings, fmt.Sprintf("NodePool %s is left out: %v", np.NodePool.Name, err))
-				valid = false
-				break
-			}
-			if r.MinValues != nil {
-				req.MinValues = *r.MinValues
-			}
-			p.reqs.Add(req)
-		}
-		if !valid {
+		p, err := newPool(d, np, daemonClasses)
+		if err != nil {
+			warnings = append(warnings, fmt.Sprintf("NodePool %s is left out: %v", np.NodePool.Name, err))
 			continue
-		}
-		if np.Remaining != nil {
-			p.limits = np.Remaining.DeepCopy()
-			if n, ok := p.limits[corev1.ResourceName("nodes")]; ok {
-				p.remainingNodes = max(n.Value(), 0)
-				delete(p.limits, "nodes")
-			}
-			d.fromList(p.limits, true) // register the dimensions
-		}
-		for _, it := range np.InstanceTypes {
-			if it.Compatible(p.reqs) != nil {
-				continue
-			}
-			offerings := it.Offerings.Compatible(p.reqs).Available()
-			if len(offerings) == 0 {
-				continue
-			}
-			pt := &poolType{it: it, capacity: d.fromList(it.Capacity, true), offerings: offerings}
-			pt.free = d.fromList(it.Allocatable(), true)
-			pt.daemon = d.zero()
-			labels := it.Requirements.Labels()
-			for k, v := range p.reqs.Labels() {
-				labels[k] = v
-			}
-			for _, dc := range daemonClasses {
-				if tolerates(dc.tolerations, p.taints) && dc.runsOn(labels, it.Requirements.Merge(p.reqs)) {
-					pt.daemon.add(dc.requests)
-				}
-			}
-			pt.free.sub(pt.daemon)
-			p.types = append(p.types, pt)
 		}
 		out = append(out, p)
 	}
+	// Dimensions registered by later pools apply to the earlier ones too.
 	for _, p := range out {
-		for _, t := range p.types {
-			t.capacity, t.free, t.daemon = d.resize(t.capacity), d.resize(t.free), d.resize(t.daemon)
-		}
-		if p.limits != nil {
-			p.remaining = d.zero()
-			for i, name := range d.names {
-				p.remaining[i] = math.MaxInt64
-				if q, ok := p.limits[name]; ok {
-					p.remaining[i] = max(quantity(name, q), 0)
-				}
-			}
-		}
+		p.resizeVectors(d)
 	}
 	slices.SortStableFunc(out, func(a, b *pool) int { return cmp.Or(cmp.Compare(b.weight, a.weight), strings.Compare(a.name, b.name)) })
 	return out, warnings
+}
+
+// newPool prepares one NodePool: its requirements, its limits, and the
+// instance types it can launch, less what its DaemonSets' pods take on
+// each. It fails when a requirement is invalid.
+func newPool(d *dims, np *NodePool, daemonClasses []*podClass) (*pool, error) {
+	p := &pool{name: np.NodePool.Name, source: np.NodePool, taints: np.NodePool.Spec.Template.Spec.Taints, remainingNodes: -1}
+	if w := np.NodePool.Spec.Weight; w != nil {
+		p.weight = *w
+	}
+	p.reqs = requirements.FromLabels(np.NodePool.Spec.Template.ObjectMeta.Labels)
+	p.reqs.Add(requirements.MustNew(v1.LabelNodePool, requirements.OpIn, np.NodePool.Name))
+	for _, r := range np.NodePool.Spec.Template.Spec.Requirements {
+		req, err := requirements.New(r.Key, requirements.Operator(r.Operator), r.Values...)
+		if err != nil {
+			return nil, err
+		}
+		if r.MinValues != nil {
+			req.MinValues = *r.MinValues
+		}
+		p.reqs.Add(req)
+	}
+	if np.Remaining != nil {
+		p.limits = np.Remaining.DeepCopy()
+		if n, ok := p.limits[corev1.ResourceName("nodes")]; ok {
+			p.remainingNodes = max(n.Value(), 0)
+			delete(p.limits, "nodes")
+		}
+		d.fromList(p.limits, true) // register the dimensions
+	}
+	for _, it := range np.InstanceTypes {
+		if pt := p.newType(d, it, daemonClasses); pt != nil {
+			p.types = append(p.types, pt)
+		}
+	}
+	return p, nil
+}
+
+// newType is an instance type as a node of the pool, with what the pool's
+// DaemonSet pods that would run there take off it; nil when the pool's
+// requirements rule it out or leave it no available offering.
+func (p *pool) newType(d *dims, it *instancetype.InstanceType, daemonClasses []*podClass) *poolType {
+	if it.Compatible(p.reqs) != nil {
+		return nil
+	}
+	offerings := it.Offerings.Compatible(p.reqs).Available()
+	if len(offerings) == 0 {
+		return nil
+	}
+	pt := &poolType{it: it, capacity: d.fromList(it.Capacity, true), offerings: offerings}
+	pt.free = d.fromList(it.Allocatable(), true)
+	pt.daemon = d.zero()
+	labels := it.Requirements.Labels()
+	for k, v := range p.reqs.Labels() {
+		labels[k] = v
+	}
+	for _, dc := range daemonClasses {
+		if tolerates(dc.tolerations, p.taints) && dc.runsOn(labels, it.Requirements.Merge(p.reqs)) {
+			pt.daemon.add(dc.requests)
+		}
+	}
+	pt.free.sub(pt.daemon)
+	return pt
+}
+
+// resizeVectors brings the pool's vectors to the final dimensions, and
+// makes its limits a vector (resources without a limit have no end).
+func (p *pool) resizeVectors(d *dims) {
+	for _, t := range p.types {
+		t.capacity, t.free, t.daemon = d.resize(t.capacity), d.resize(t.free), d.resize(t.daemon)
+	}
+	if p.limits != nil {
+		p.remaining = d.zero()
+		for i, name := range d.names {
+			p.remaining[i] = math.MaxInt64
+			if q, ok := p.limits[name]; ok {
+				p.remaining[i] = max(quantity(name, q), 0)
+			}
+		}
+	}
 }
 
 // runsOn reports whether a DaemonSet's pod would run on a node with the given
