@@ -122,6 +122,10 @@ func main() {
 	fmt.Fprintln(tw, "workload\tscheduler\tpods\tsolve s\tpods/s\tnodes\t$/hour\t÷ bound\tunsched\tpeak RSS MB\talloc MB\t")
 	for _, r := range all {
 		if r.Scheduler == "bound" {
+			if r.LowerBound <= 0 {
+				fmt.Fprintf(tw, "%s\t(tailor LP bound)\t%d\t%.2f\t\t\tskipped\t\t\t%.0f\t%.0f\t\n", r.Workload, r.Pods, r.SolveSeconds, r.PeakRSSMB, r.AllocMB)
+				continue
+			}
 			fmt.Fprintf(tw, "%s\t(tailor LP bound)\t%d\t%.2f\t\t\t%.3f\t1.000\t\t%.0f\t%.0f\t\n", r.Workload, r.Pods, r.SolveSeconds, r.LowerBound, r.PeakRSSMB, r.AllocMB)
 			continue
 		}
