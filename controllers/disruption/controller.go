@@ -45,9 +45,13 @@ type Options struct {
 	// ReplacementTimeout is how long a replacement may take to become
 	// ready before the move is abandoned.
 	ReplacementTimeout time.Duration
-	// Calendar is the wall clock that budget schedules are read against.
-	// Tests set a fake one; durations such as consolidateAfter are measured
-	// with the process clock.
+	// Clock measures durations (consolidateAfter, the validation delay, the
+	// replacement timeout) and paces the passes; nil means the real one.
+	// Tests set a fake one to step through decisions without waiting.
+	Clock clock.WithTicker
+	// Calendar is the wall clock that budget schedules are read against;
+	// nil means Clock. Tests may set it apart from Clock to move to a
+	// budget window while durations still pass at their own pace.
 	Calendar clock.PassiveClock
 }
 
@@ -99,8 +103,11 @@ func New(c client.Client, cluster *state.Cluster, provider cloudprovider.CloudPr
 	if opts.ReplacementTimeout <= 0 {
 		opts.ReplacementTimeout = DefaultReplacementTimeout
 	}
+	if opts.Clock == nil {
+		opts.Clock = clock.RealClock{}
+	}
 	if opts.Calendar == nil {
-		opts.Calendar = clock.RealClock{}
+		opts.Calendar = opts.Clock
 	}
 	return &Controller{
 		client: c, cluster: cluster, provider: provider, recorder: recorder, opts: opts,
@@ -115,13 +122,13 @@ func (c *Controller) NeedLeaderElection() bool { return true }
 func (c *Controller) Start(ctx context.Context) error {
 	logger := log.FromContext(ctx).WithName("disruption")
 	ctx = log.IntoContext(ctx, logger)
-	ticker := time.NewTicker(c.opts.Interval)
+	ticker := c.opts.Clock.NewTicker(c.opts.Interval)
 	defer ticker.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
-		case <-ticker.C:
+		case <-ticker.C():
 		}
 		if !c.cluster.Synced(ctx) {
 			continue
@@ -191,7 +198,7 @@ func (c *Controller) look(ctx context.Context) (*view, error) {
 		return nil, fmt.Errorf("list PodDisruptionBudgets: %w", err)
 	}
 	v := &view{
-		now: time.Now(), snap: snap, pdbs: pdbs.Items,
+		now: c.opts.Clock.Now(), snap: snap, pdbs: pdbs.Items,
 		pools: map[string]*v1.NodePool{}, types: map[string][]*instancetype.InstanceType{},
 		nodes: map[string]*state.StateNode{}, total: map[string]int{}, disrupting: map[string]int{}, busy: map[string]bool{}, replacing: map[string]bool{}, movableByNode: map[string][]*corev1.Pod{},
 	}

@@ -12,6 +12,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/utils/clock"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 	"sigs.k8s.io/controller-runtime/pkg/log"
@@ -34,6 +35,9 @@ const (
 type Options struct {
 	Interval    time.Duration
 	GracePeriod time.Duration
+	// Clock paces the passes and tells the age of instances and
+	// NodeClaims; nil means the real one. Tests set a fake one.
+	Clock clock.WithTicker
 }
 
 // Collector is a controller-runtime Runnable that runs on the leader.
@@ -52,6 +56,9 @@ func New(c client.Client, provider cloudprovider.CloudProvider, recorder *events
 	if opts.GracePeriod <= 0 {
 		opts.GracePeriod = DefaultGracePeriod
 	}
+	if opts.Clock == nil {
+		opts.Clock = clock.RealClock{}
+	}
 	return &Collector{client: c, provider: provider, recorder: recorder, opts: opts}
 }
 
@@ -62,13 +69,13 @@ func (g *Collector) NeedLeaderElection() bool { return true }
 func (g *Collector) Start(ctx context.Context) error {
 	logger := log.FromContext(ctx).WithName("garbage-collection")
 	ctx = log.IntoContext(ctx, logger)
-	ticker := time.NewTicker(g.opts.Interval)
+	ticker := g.opts.Clock.NewTicker(g.opts.Interval)
 	defer ticker.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
-		case <-ticker.C:
+		case <-ticker.C():
 			if err := g.Collect(ctx); err != nil && ctx.Err() == nil {
 				logger.Error(err, "garbage collection failed")
 			}
@@ -102,7 +109,7 @@ func (g *Collector) Collect(ctx context.Context) error {
 		if byProviderID[instance.Status.ProviderID] != nil || byName[instance.Name] != nil {
 			continue
 		}
-		if time.Since(instance.CreationTimestamp.Time) < g.opts.GracePeriod {
+		if g.opts.Clock.Since(instance.CreationTimestamp.Time) < g.opts.GracePeriod {
 			continue
 		}
 		logger.Info("terminating a leaked instance that no NodeClaim accounts for", "providerID", instance.Status.ProviderID, "nodeClaim", instance.Name)
@@ -115,7 +122,7 @@ func (g *Collector) Collect(ctx context.Context) error {
 		metrics.NodeClaimsTerminated.WithLabelValues(instance.Labels[v1.LabelNodePool], "leaked").Inc()
 	}
 	for _, nc := range byProviderID {
-		if running[nc.Status.ProviderID] || nc.DeletionTimestamp != nil || time.Since(nc.CreationTimestamp.Time) < g.opts.GracePeriod {
+		if running[nc.Status.ProviderID] || nc.DeletionTimestamp != nil || g.opts.Clock.Since(nc.CreationTimestamp.Time) < g.opts.GracePeriod {
 			continue
 		}
 		if !apimeta.IsStatusConditionTrue(nc.Status.Conditions, v1.ConditionLaunched) {
