@@ -78,87 +78,119 @@ func (c *Controller) Reconcile(ctx context.Context, req reconcile.Request) (reco
 	}
 	claims := &v1.NodeClaimList{}
 	if err := c.client.List(ctx, claims, client.MatchingLabels{v1.LabelNodePool: pool.Name}); err != nil {
-		return reconcile.Result{}, err
+		return reconcile.Result{}, fmt.Errorf("list the NodeClaims of NodePool %s: %w", pool.Name, err)
 	}
 	its, itsErr := c.provider.GetInstanceTypes(ctx, pool)
 
 	before := pool.Status.DeepCopy()
-	resources := corev1.ResourceList{}
-	byPhase := map[string]int{}
-	cost := 0.0
-	for i := range claims.Items {
-		nc := &claims.Items[i]
-		byPhase[nc.Phase()]++
-		for name, q := range nc.Status.Capacity {
-			sum := resources[name]
-			sum.Add(q)
-			resources[name] = sum
-		}
-		cost += instancetype.Price(nc, its)
-	}
-	resources["nodes"] = *resource.NewQuantity(int64(len(claims.Items)), resource.DecimalSI)
-	pool.Status.Resources = resources
+	u := measure(claims.Items, its)
+	pool.Status.Resources = u.resources
 	pool.Status.Nodes = int64(len(claims.Items))
-
-	set := func(t string, status metav1.ConditionStatus, reason, message string) {
-		apimeta.SetStatusCondition(&pool.Status.Conditions, metav1.Condition{Type: t, Status: status, Reason: reason, Message: message, ObservedGeneration: pool.Generation})
-	}
-	requeue := resync
-	// A percentage budget is of the nodes the pool keeps: not those going
-	// away, nor replacements still launching, as the disruption controller
-	// counts them.
-	staying := 0
-	for i := range claims.Items {
-		nc := &claims.Items[i]
-		launchingReplacement := nc.Annotations[v1.AnnotationReplaces] != "" && !apimeta.IsStatusConditionTrue(nc.Status.Conditions, v1.ConditionInitialized)
-		if nc.DeletionTimestamp == nil && !launchingReplacement {
-			staying++
-		}
-	}
-	disruptions, budgetErr := disruptionsAllowed(pool, staying, c.calendar.Now())
-	if budgetErr != nil {
-		set(v1.ConditionValidationSucceeded, metav1.ConditionFalse, "InvalidBudget", budgetErr.Error()+"; no node of the pool is disrupted until it is fixed")
-		pool.Status.Disruptions = nil
-		metrics.DisruptionsAllowed.DeletePartialMatch(map[string]string{"nodepool": pool.Name})
-	} else {
-		set(v1.ConditionValidationSucceeded, metav1.ConditionTrue, "Valid", "")
-		pool.Status.Disruptions = disruptions
-		for _, d := range disruptions {
-			if d.NextChange != nil {
-				// Just after the window opens or closes.
-				requeue = min(requeue, d.NextChange.Sub(c.calendar.Now())+time.Second)
-			}
-			metrics.DisruptionsAllowed.WithLabelValues(pool.Name, string(d.Reason)).Set(float64(d.Allowed))
-		}
-	}
-	switch {
-	case itsErr == nil:
-		set(v1.ConditionNodeClassReady, metav1.ConditionTrue, "NodeClassReady", fmt.Sprintf("%d instance types", len(its)))
-		set(v1.ConditionReady, metav1.ConditionTrue, "Ready", "")
-	case cloudprovider.IsNodeClassNotReady(itsErr):
-		set(v1.ConditionNodeClassReady, metav1.ConditionFalse, "NodeClassNotReady", itsErr.Error())
-		set(v1.ConditionReady, metav1.ConditionFalse, "NodeClassNotReady", itsErr.Error())
-	default:
-		set(v1.ConditionNodeClassReady, metav1.ConditionUnknown, "InstanceTypesUnavailable", itsErr.Error())
-		set(v1.ConditionReady, metav1.ConditionFalse, "InstanceTypesUnavailable", itsErr.Error())
-	}
+	requeue := c.setDisruptions(pool, claims.Items)
+	setNodeClassConditions(pool, its, itsErr)
 	if !equality.Semantic.DeepEqual(before, &pool.Status) {
 		if err := c.client.Status().Update(ctx, pool); err != nil {
 			return reconcile.Result{}, client.IgnoreNotFound(err)
 		}
 	}
+	export(pool, u)
+	return reconcile.Result{RequeueAfter: max(requeue, time.Second)}, nil
+}
 
-	for _, phase := range phases {
-		metrics.NodeClaims.WithLabelValues(pool.Name, phase).Set(float64(byPhase[phase]))
+// usage is what a pool's NodeClaims hold and cost.
+type usage struct {
+	// resources sums the claims' capacity, and counts them as "nodes".
+	resources corev1.ResourceList
+	byPhase   map[string]int
+	cost      float64
+}
+
+// measure sums the claims' capacity and price and counts them by phase.
+func measure(claims []v1.NodeClaim, its []*instancetype.InstanceType) usage {
+	u := usage{resources: corev1.ResourceList{}, byPhase: map[string]int{}}
+	for i := range claims {
+		nc := &claims[i]
+		u.byPhase[nc.Phase()]++
+		for name, q := range nc.Status.Capacity {
+			sum := u.resources[name]
+			sum.Add(q)
+			u.resources[name] = sum
+		}
+		u.cost += instancetype.Price(nc, its)
 	}
-	metrics.ClusterCost.WithLabelValues(pool.Name).Set(cost)
-	for name, q := range resources {
+	u.resources["nodes"] = *resource.NewQuantity(int64(len(claims)), resource.DecimalSI)
+	return u
+}
+
+// setCondition sets one of the pool's conditions at its generation.
+func setCondition(pool *v1.NodePool, t string, status metav1.ConditionStatus, reason, message string) {
+	apimeta.SetStatusCondition(&pool.Status.Conditions, metav1.Condition{Type: t, Status: status, Reason: reason, Message: message, ObservedGeneration: pool.Generation})
+}
+
+// setDisruptions records what the pool's budgets allow now, or that they
+// cannot be read, and returns when to look again: just after the next
+// budget window opens or closes, and at least every resync.
+func (c *Controller) setDisruptions(pool *v1.NodePool, claims []v1.NodeClaim) time.Duration {
+	requeue := resync
+	// A percentage budget is of the nodes the pool keeps: not those going
+	// away, nor replacements still launching, as the disruption controller
+	// counts them.
+	staying := 0
+	for i := range claims {
+		nc := &claims[i]
+		launchingReplacement := nc.Annotations[v1.AnnotationReplaces] != "" && !apimeta.IsStatusConditionTrue(nc.Status.Conditions, v1.ConditionInitialized)
+		if nc.DeletionTimestamp == nil && !launchingReplacement {
+			staying++
+		}
+	}
+	disruptions, err := disruptionsAllowed(pool, staying, c.calendar.Now())
+	if err != nil {
+		setCondition(pool, v1.ConditionValidationSucceeded, metav1.ConditionFalse, "InvalidBudget", err.Error()+"; no node of the pool is disrupted until it is fixed")
+		pool.Status.Disruptions = nil
+		metrics.DisruptionsAllowed.DeletePartialMatch(map[string]string{"nodepool": pool.Name})
+		return requeue
+	}
+	setCondition(pool, v1.ConditionValidationSucceeded, metav1.ConditionTrue, "Valid", "")
+	pool.Status.Disruptions = disruptions
+	for _, d := range disruptions {
+		if d.NextChange != nil {
+			// Just after the window opens or closes.
+			requeue = min(requeue, d.NextChange.Sub(c.calendar.Now())+time.Second)
+		}
+		metrics.DisruptionsAllowed.WithLabelValues(pool.Name, string(d.Reason)).Set(float64(d.Allowed))
+	}
+	return requeue
+}
+
+// setNodeClassConditions says whether the pool's node class can launch, by
+// what listing its instance types returned.
+func setNodeClassConditions(pool *v1.NodePool, its []*instancetype.InstanceType, err error) {
+	switch {
+	case err == nil:
+		setCondition(pool, v1.ConditionNodeClassReady, metav1.ConditionTrue, "NodeClassReady", fmt.Sprintf("%d instance types", len(its)))
+		setCondition(pool, v1.ConditionReady, metav1.ConditionTrue, "Ready", "")
+	case cloudprovider.IsNodeClassNotReady(err):
+		setCondition(pool, v1.ConditionNodeClassReady, metav1.ConditionFalse, "NodeClassNotReady", err.Error())
+		setCondition(pool, v1.ConditionReady, metav1.ConditionFalse, "NodeClassNotReady", err.Error())
+	default:
+		setCondition(pool, v1.ConditionNodeClassReady, metav1.ConditionUnknown, "InstanceTypesUnavailable", err.Error())
+		setCondition(pool, v1.ConditionReady, metav1.ConditionFalse, "InstanceTypesUnavailable", err.Error())
+	}
+}
+
+// export sets the pool's metrics: NodeClaims by phase, cost, usage and
+// limits.
+func export(pool *v1.NodePool, u usage) {
+	for _, phase := range phases {
+		metrics.NodeClaims.WithLabelValues(pool.Name, phase).Set(float64(u.byPhase[phase]))
+	}
+	metrics.ClusterCost.WithLabelValues(pool.Name).Set(u.cost)
+	for name, q := range u.resources {
 		metrics.NodePoolUsage.WithLabelValues(pool.Name, string(name)).Set(q.AsApproximateFloat64())
 	}
 	for name, q := range pool.Spec.Limits {
 		metrics.NodePoolLimit.WithLabelValues(pool.Name, string(name)).Set(q.AsApproximateFloat64())
 	}
-	return reconcile.Result{RequeueAfter: max(requeue, time.Second)}, nil
 }
 
 // disruptionsAllowed is what the pool's budgets allow now for each reason,
