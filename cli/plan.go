@@ -10,12 +10,14 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
 	"github.com/spf13/cobra"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
-	simv1 "github.com/tailor-sh/tailor/api/sim/v1"
 	v1 "github.com/tailor-sh/tailor/api/v1"
+	"github.com/tailor-sh/tailor/cloudprovider"
 	"github.com/tailor-sh/tailor/cloudprovider/catalog"
 	"github.com/tailor-sh/tailor/core/scheduling"
 	"github.com/tailor-sh/tailor/plan"
@@ -26,6 +28,9 @@ type planOptions struct {
 	catalog    string
 	output     string
 	lowerBound bool
+	// catalogSet says --catalog was given: it then prices every pool,
+	// whatever catalog their node classes name.
+	catalogSet bool
 }
 
 func newPlanCommand() *cobra.Command {
@@ -46,6 +51,7 @@ on-demand and spot. The catalog is a built-in one or a JSON file
   tailor plan -f manifests/ --catalog gce-us-central1 -o json`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			o.catalogSet = cmd.Flags().Changed("catalog")
 			return runPlan(cmd.OutOrStdout(), cmd.ErrOrStderr(), o)
 		},
 	}
@@ -56,6 +62,60 @@ on-demand and spot. The catalog is a built-in one or a JSON file
 	_ = cmd.MarkFlagRequired("filename")
 	return cmd
 }
+
+// planCatalogs loads, once each, the catalogs the plan's pools price from.
+type planCatalogs struct {
+	stderr      io.Writer
+	options     planOptions
+	nodeClasses []client.Object
+	loaded      map[string]*catalog.Catalog
+	order       []string
+}
+
+func newPlanCatalogs(stderr io.Writer, o planOptions, nodeClasses []client.Object) *planCatalogs {
+	return &planCatalogs{stderr: stderr, options: o, nodeClasses: nodeClasses, loaded: map[string]*catalog.Catalog{}}
+}
+
+// forPool returns the catalog a pool prices from: --catalog when given,
+// else the one its node class in the manifests names, else the default.
+func (c *planCatalogs) forPool(pool *v1.NodePool) (*catalog.Catalog, error) {
+	name := c.options.catalog
+	if !c.options.catalogSet {
+		if named := c.nodeClassCatalog(pool.Spec.Template.Spec.NodeClassRef); named != "" {
+			name = named
+		}
+	}
+	if cat, ok := c.loaded[name]; ok {
+		return cat, nil
+	}
+	cat, err := loadCatalog(name)
+	if err != nil {
+		return nil, fmt.Errorf("NodePool %s: %w", pool.Name, err)
+	}
+	if n := len(cat.Skipped); n > 0 {
+		fmt.Fprintf(c.stderr, "warning: catalog %s: left out %d unusable instance types, for example: %s\n", cat.Name, n, cat.Skipped[0])
+	}
+	c.loaded[name] = cat
+	c.order = append(c.order, cat.Name)
+	return cat, nil
+}
+
+// nodeClassCatalog returns the catalog that the node class ref names, when
+// the manifests hold that class and its provider says which catalog it uses.
+func (c *planCatalogs) nodeClassCatalog(ref *v1.NodeClassReference) string {
+	provider, ok := cloudprovider.ForNodeClass(ref)
+	if !ok || provider.Catalog == nil {
+		return ""
+	}
+	for _, class := range c.nodeClasses {
+		if owner, ok := cloudprovider.ForObject(class); ok && owner.Name == provider.Name && class.GetName() == ref.Name {
+			return provider.Catalog(class)
+		}
+	}
+	return ""
+}
+
+func (c *planCatalogs) names() string { return strings.Join(c.order, ", ") }
 
 func loadCatalog(nameOrFile string) (*catalog.Catalog, error) {
 	if slices.Contains(catalog.BuiltinNames(), nameOrFile) {
@@ -68,17 +128,22 @@ func loadCatalog(nameOrFile string) (*catalog.Catalog, error) {
 	return catalog.Parse(nameOrFile, data)
 }
 
-// planDefaultNodePool allows every instance type, on-demand and spot.
-func planDefaultNodePool() *v1.NodePool {
+// planDefaultNodePool allows every instance type, on-demand and spot, of the
+// default provider's node class.
+func planDefaultNodePool() (*v1.NodePool, error) {
+	provider, err := cloudprovider.Lookup("")
+	if err != nil {
+		return nil, err
+	}
 	return &v1.NodePool{
 		ObjectMeta: metav1.ObjectMeta{Name: "default"},
 		Spec: v1.NodePoolSpec{Template: v1.NodeClaimTemplate{Spec: v1.NodeClaimTemplateSpec{
-			NodeClassRef: &v1.NodeClassReference{Group: simv1.Group, Kind: "SimNodeClass", Name: "default"},
+			NodeClassRef: provider.NodeClassRef("default"),
 			Requirements: []v1.NodeSelectorRequirementWithMinValues{{
 				Key: v1.LabelCapacityType, Operator: corev1.NodeSelectorOpIn, Values: []string{v1.CapacityTypeOnDemand, v1.CapacityTypeSpot},
 			}},
 		}}},
-	}
+	}, nil
 }
 
 // planOutput is the JSON form of a plan.
@@ -128,23 +193,25 @@ func runPlan(stdout, stderr io.Writer, o planOptions) error {
 	if len(objects.Pods) == 0 {
 		return fmt.Errorf("no pods in %s: give Pods or workloads (Deployments, ReplicaSets, StatefulSets, Jobs)", strings.Join(o.files, ", "))
 	}
-	cat, err := loadCatalog(o.catalog)
-	if err != nil {
-		return err
-	}
-	if n := len(cat.Skipped); n > 0 {
-		fmt.Fprintf(stderr, "warning: catalog %s: left out %d unusable instance types, for example: %s\n", cat.Name, n, cat.Skipped[0])
-	}
 	pools := objects.NodePools
 	if len(pools) == 0 {
-		pools = []*v1.NodePool{planDefaultNodePool()}
+		pool, err := planDefaultNodePool()
+		if err != nil {
+			return err
+		}
+		pools = []*v1.NodePool{pool}
 	}
 	in := scheduling.Input{
 		Pods: objects.Pods, DaemonSets: objects.DaemonSets, LowerBound: o.lowerBound,
 		PersistentVolumeClaims: objects.PersistentVolumeClaims, PersistentVolumes: objects.PersistentVolumes, StorageClasses: objects.StorageClasses,
 		Namespaces: objects.Namespaces,
 	}
+	catalogs := newPlanCatalogs(stderr, o, objects.NodeClasses)
 	for _, np := range pools {
+		cat, err := catalogs.forPool(np)
+		if err != nil {
+			return err
+		}
 		in.NodePools = append(in.NodePools, &scheduling.NodePool{NodePool: np, InstanceTypes: cat.InstanceTypes})
 	}
 	began := time.Now()
@@ -186,7 +253,7 @@ func runPlan(stdout, stderr io.Writer, o planOptions) error {
 			return err
 		}
 	} else {
-		printPlanTable(stdout, out, cat.Name)
+		printPlanTable(stdout, out, catalogs.names())
 	}
 	for _, w := range out.Warnings {
 		fmt.Fprintln(stderr, "warning:", w)

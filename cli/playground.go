@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/go-logr/logr"
@@ -18,11 +19,9 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 
-	tailorscheme "github.com/tailor-sh/tailor/api/scheme"
-	simv1 "github.com/tailor-sh/tailor/api/sim/v1"
 	v1 "github.com/tailor-sh/tailor/api/v1"
+	"github.com/tailor-sh/tailor/cloudprovider"
 	"github.com/tailor-sh/tailor/cloudprovider/catalog"
-	"github.com/tailor-sh/tailor/config/crd"
 	"github.com/tailor-sh/tailor/embedded"
 	"github.com/tailor-sh/tailor/operator"
 )
@@ -31,6 +30,7 @@ type playgroundOptions struct {
 	dir        string
 	kubeconfig string
 	catalog    string
+	cloud      string
 	demo       bool
 	// ephemeral says the cluster's folder is removed afterwards.
 	ephemeral bool
@@ -47,7 +47,7 @@ func newPlaygroundCommand() *cobra.Command {
 		Short: "Run Tailor against a local Kubernetes cluster and a simulated cloud",
 		Long: `Starts a real Kubernetes control plane on this machine (etcd, kube-apiserver,
 kube-scheduler, kube-controller-manager, with kwok playing the kubelets),
-installs Tailor's CRDs, a default SimNodeClass and NodePool, and runs the
+installs Tailor's CRDs, a default node class and NodePool, and runs the
 Tailor controller against it until interrupted. The cluster lives in --dir and
 comes back as it was when the playground is started again.`,
 		Args: cobra.NoArgs,
@@ -66,7 +66,8 @@ comes back as it was when the playground is started again.`,
 	}
 	cmd.Flags().StringVar(&o.dir, "dir", filepath.Join(".tailor", "playground"), "folder that keeps the cluster's data between runs")
 	cmd.Flags().StringVar(&o.kubeconfig, "kubeconfig", "", "where to write the admin kubeconfig (default <dir>/kubeconfig)")
-	cmd.Flags().StringVar(&o.catalog, "catalog", catalog.DefaultBuiltin, fmt.Sprintf("built-in catalog of the default SimNodeClass (%v)", catalog.BuiltinNames()))
+	cmd.Flags().StringVar(&o.catalog, "catalog", catalog.DefaultBuiltin, fmt.Sprintf("built-in catalog of the default node class (%v)", catalog.BuiltinNames()))
+	cmd.Flags().StringVar(&o.cloud, "cloud", "", fmt.Sprintf("cloud provider to run against (%v; default: the simulated cloud)", cloudprovider.Names()))
 	cmd.Flags().BoolVar(&o.demo, "demo", false, "run a scripted scale-up of 56 pods in a fresh cluster, then halve them and watch consolidation; narrate it, print summaries and exit")
 	cmd.Flags().BoolVar(&o.reset, "reset", false, "delete the cluster in --dir and start afresh")
 	cmd.Flags().BoolVarP(&o.verbose, "verbose", "v", false, "log what the controller does")
@@ -75,6 +76,10 @@ comes back as it was when the playground is started again.`,
 
 func runPlayground(ctx context.Context, stdout, stderr io.Writer, o playgroundOptions) error {
 	if _, err := catalog.Builtin(o.catalog); err != nil {
+		return err
+	}
+	provider, err := cloudprovider.Lookup(o.cloud)
+	if err != nil {
 		return err
 	}
 	if o.reset {
@@ -99,8 +104,8 @@ func runPlayground(ctx context.Context, stdout, stderr io.Writer, o playgroundOp
 			fmt.Fprintln(stderr, "Stopped. The cluster is kept in", o.dir, "(use --reset to start afresh).")
 		}
 	}()
-	fmt.Fprintln(stderr, "  installing Tailor's CRDs and the default SimNodeClass and NodePool")
-	crds, err := crd.All()
+	fmt.Fprintf(stderr, "  installing Tailor's CRDs and the default %s and NodePool\n", provider.NodeClassKind.Kind)
+	crds, err := cloudprovider.CRDs()
 	if err != nil {
 		return err
 	}
@@ -129,7 +134,7 @@ func runPlayground(ctx context.Context, stdout, stderr io.Writer, o playgroundOp
 		validationDelay = demoValidationDelay
 	}
 	op, err := operator.New(cluster.RESTConfig, operator.Options{
-		CloudProvider:   "sim",
+		CloudProvider:   provider.Name,
 		ValidationDelay: validationDelay,
 		// One controller on a private cluster: nothing to elect, and no
 		// ports to collide with another playground.
@@ -141,7 +146,7 @@ func runPlayground(ctx context.Context, stdout, stderr io.Writer, o playgroundOp
 	if err != nil {
 		return err
 	}
-	installer, err := installDefaults(ctx, cluster, o.catalog)
+	installer, err := installDefaults(ctx, cluster, provider, o.catalog)
 	if err != nil {
 		return err
 	}
@@ -161,7 +166,7 @@ func runPlayground(ctx context.Context, stdout, stderr io.Writer, o playgroundOp
 Tailor playground is running (up in %s). Use it with kubectl:
 
   export KUBECONFIG=%s
-  kubectl get nodepools,simnodeclasses,nodeclaims,nodes
+  kubectl get nodepools,%s,nodeclaims,nodes
 
 The host's kubectl may be older than the cluster (Kubernetes %s); one of the
 same version is built in:
@@ -169,7 +174,7 @@ same version is built in:
   %s kubectl --kubeconfig %s get nodepools
 
 Press Ctrl-C to stop. The cluster is kept in %s.
-`, time.Since(began).Round(100*time.Millisecond), absKubeconfig, embedded.KubernetesVersion, cluster.Binary, absKubeconfig, o.dir)
+`, time.Since(began).Round(100*time.Millisecond), absKubeconfig, strings.ToLower(provider.NodeClassKind.Kind)+"es", embedded.KubernetesVersion, cluster.Binary, absKubeconfig, o.dir)
 	if o.ready != nil {
 		o.ready(cluster)
 	}
@@ -186,15 +191,16 @@ Press Ctrl-C to stop. The cluster is kept in %s.
 	}
 }
 
-// DefaultNodePool is the playground's NodePool: on-demand and spot,
-// general-purpose amd64 Linux types, empty nodes removed after 30 seconds.
-func DefaultNodePool() *v1.NodePool {
+// DefaultNodePool is the playground's NodePool, launching from the node
+// class nodeClass: on-demand and spot, general-purpose amd64 Linux types,
+// empty nodes removed after 30 seconds.
+func DefaultNodePool(nodeClass *v1.NodeClassReference) *v1.NodePool {
 	thirtySeconds := v1.NewNillableDuration(30 * time.Second)
 	return &v1.NodePool{
 		ObjectMeta: metav1.ObjectMeta{Name: "default"},
 		Spec: v1.NodePoolSpec{
 			Template: v1.NodeClaimTemplate{Spec: v1.NodeClaimTemplateSpec{
-				NodeClassRef: &v1.NodeClassReference{Group: simv1.Group, Kind: "SimNodeClass", Name: "default"},
+				NodeClassRef: nodeClass,
 				Requirements: []v1.NodeSelectorRequirementWithMinValues{
 					{Key: v1.LabelCapacityType, Operator: corev1.NodeSelectorOpIn, Values: []string{v1.CapacityTypeOnDemand, v1.CapacityTypeSpot}},
 					{Key: corev1.LabelArchStable, Operator: corev1.NodeSelectorOpIn, Values: []string{"amd64"}},
@@ -214,11 +220,11 @@ func DefaultNodePool() *v1.NodePool {
 	}
 }
 
-// installDefaults creates the default SimNodeClass and NodePool unless they
-// exist; a restarted playground keeps whatever the user changed.
-// It returns the client it used.
-func installDefaults(ctx context.Context, cluster *embedded.Cluster, catalogName string) (client.Client, error) {
-	scheme, err := tailorscheme.New()
+// installDefaults creates the provider's default node class and the default
+// NodePool unless they exist; a restarted playground keeps whatever the user
+// changed. It returns the client it used.
+func installDefaults(ctx context.Context, cluster *embedded.Cluster, provider cloudprovider.Provider, catalogName string) (client.Client, error) {
+	scheme, err := cloudprovider.NewScheme()
 	if err != nil {
 		return nil, err
 	}
@@ -226,11 +232,8 @@ func installDefaults(ctx context.Context, cluster *embedded.Cluster, catalogName
 	if err != nil {
 		return nil, err
 	}
-	class := &simv1.SimNodeClass{
-		ObjectMeta: metav1.ObjectMeta{Name: "default"},
-		Spec:       simv1.SimNodeClassSpec{Catalog: catalogName},
-	}
-	for _, obj := range []client.Object{class, DefaultNodePool()} {
+	class := provider.DefaultNodeClass("default", catalogName)
+	for _, obj := range []client.Object{class, DefaultNodePool(provider.NodeClassRef(class.GetName()))} {
 		if err := c.Create(ctx, obj); err != nil && !apierrors.IsAlreadyExists(err) {
 			return nil, fmt.Errorf("create default %s: %w", obj.GetObjectKind().GroupVersionKind().Kind, err)
 		}

@@ -14,10 +14,10 @@ import (
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
-	tailorscheme "github.com/tailor-sh/tailor/api/scheme"
-	simv1 "github.com/tailor-sh/tailor/api/sim/v1"
 	v1 "github.com/tailor-sh/tailor/api/v1"
+	"github.com/tailor-sh/tailor/cloudprovider"
 	"github.com/tailor-sh/tailor/embedded"
+	simv1 "github.com/tailor-sh/tailor/providers/sim/api/v1"
 )
 
 // TestPlaygroundKeepsItsClusterAndLeavesNoProcess runs the playground twice on
@@ -41,7 +41,7 @@ func TestPlaygroundKeepsItsClusterAndLeavesNoProcess(t *testing.T) {
 				if n := len(childProcesses(t)); n < 5 {
 					t.Errorf("found %d component processes while the playground runs, want 5", n)
 				}
-				scheme, err := tailorscheme.New()
+				scheme, err := cloudprovider.NewScheme()
 				if err != nil {
 					t.Error(err)
 					return

@@ -22,10 +22,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
-	tailorscheme "github.com/tailor-sh/tailor/api/scheme"
 	"github.com/tailor-sh/tailor/cloudprovider"
 	"github.com/tailor-sh/tailor/cloudprovider/metered"
-	"github.com/tailor-sh/tailor/cloudprovider/sim"
 	"github.com/tailor-sh/tailor/controllers/disruption"
 	"github.com/tailor-sh/tailor/controllers/events"
 	"github.com/tailor-sh/tailor/controllers/nodeclaim/garbagecollection"
@@ -46,8 +44,12 @@ type Options struct {
 	// ClusterName tags the instances Tailor launches, so that several
 	// clusters can share a cloud account.
 	ClusterName string
-	// CloudProvider names the cloud: "sim" is the only one so far.
+	// CloudProvider names the cloud, one of cloudprovider.Names(); empty
+	// means the default, the simulated cloud.
 	CloudProvider string
+	// ProviderSettings are the provider's own settings, as its AddFlags
+	// returned them; nil means its defaults.
+	ProviderSettings any
 	// MetricsBindAddress serves /metrics; "0" turns it off.
 	MetricsBindAddress string
 	// HealthProbeBindAddress serves /healthz and /readyz; "0" turns it off.
@@ -75,8 +77,6 @@ type Options struct {
 	// Calendar is the wall clock that disruption budget schedules are read
 	// against; nil means the real one. Tests set a fake one.
 	Calendar clock.PassiveClock
-	// SimTick is how often the simulated cloud acts; zero means a second.
-	SimTick time.Duration
 	// SkipControllerNameValidation lets one process build several
 	// operators in turn (tests that restart the controller do).
 	SkipControllerNameValidation bool
@@ -103,7 +103,7 @@ func New(cfg *rest.Config, opts Options) (*Operator, error) {
 	if opts.ClusterName == "" {
 		opts.ClusterName = "tailor"
 	}
-	scheme, err := tailorscheme.New()
+	scheme, err := cloudprovider.NewScheme()
 	if err != nil {
 		return nil, err
 	}
@@ -120,17 +120,16 @@ func New(cfg *rest.Config, opts Options) (*Operator, error) {
 		return nil, fmt.Errorf("create manager: %w", err)
 	}
 	op := &Operator{Manager: mgr}
-	unavailable := cloudprovider.NewUnavailableOfferings(0, nil)
-	switch opts.CloudProvider {
-	case "", sim.ProviderName:
-		provider := sim.New(mgr.GetClient(), sim.Options{ClusterName: opts.ClusterName, Unavailable: unavailable})
-		if err := mgr.Add(&sim.Cloud{Provider: provider, Tick: opts.SimTick}); err != nil {
-			return nil, err
-		}
-		op.CloudProvider = metered.New(provider)
-	default:
-		return nil, fmt.Errorf("unknown cloud provider %q (available: %s)", opts.CloudProvider, sim.ProviderName)
+	provider, err := cloudprovider.Lookup(opts.CloudProvider)
+	if err != nil {
+		return nil, err
 	}
+	unavailable := cloudprovider.NewUnavailableOfferings(0, nil)
+	cloud, err := provider.New(mgr, cloudprovider.Options{ClusterName: opts.ClusterName, Unavailable: unavailable, Settings: opts.ProviderSettings})
+	if err != nil {
+		return nil, fmt.Errorf("set up cloud provider %s: %w", provider.Name, err)
+	}
+	op.CloudProvider = metered.New(cloud)
 
 	if op.Cluster, err = state.New(context.Background(), mgr.GetCache()); err != nil {
 		return nil, err

@@ -11,6 +11,8 @@ import (
 	"path/filepath"
 	"strings"
 
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
 	appsv1 "k8s.io/api/apps/v1"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -20,9 +22,8 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/serializer"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 
-	tailorscheme "github.com/tailor-sh/tailor/api/scheme"
-	simv1 "github.com/tailor-sh/tailor/api/sim/v1"
 	v1 "github.com/tailor-sh/tailor/api/v1"
+	"github.com/tailor-sh/tailor/cloudprovider"
 )
 
 // Objects are what a set of manifests holds.
@@ -31,8 +32,8 @@ type Objects struct {
 	Pods       []*corev1.Pod
 	DaemonSets []*appsv1.DaemonSet
 	NodePools  []*v1.NodePool
-	// NodeClasses are SimNodeClasses.
-	NodeClasses []*simv1.SimNodeClass
+	// NodeClasses are the node classes of any registered cloud provider.
+	NodeClasses []client.Object
 	// Volumes: claims (including those StatefulSets would create from
 	// their volumeClaimTemplates), volumes and storage classes.
 	PersistentVolumeClaims []*corev1.PersistentVolumeClaim
@@ -51,7 +52,7 @@ type Objects struct {
 // .yaml, .yml and .json files).
 func Load(paths ...string) (*Objects, error) {
 	out := &Objects{Source: map[*corev1.Pod]string{}}
-	scheme, err := tailorscheme.New()
+	scheme, err := cloudprovider.NewScheme()
 	if err != nil {
 		return nil, err
 	}
@@ -149,7 +150,11 @@ func stripComments(raw []byte) []byte {
 
 func describeDecodeError(err error) error {
 	if runtime.IsNotRegisteredError(err) {
-		return fmt.Errorf("unknown kind (tailor plan reads Pods, Deployments, ReplicaSets, StatefulSets, Jobs, DaemonSets, PersistentVolumeClaims, PersistentVolumes, StorageClasses, Namespaces, NodePools and SimNodeClasses): %w", err)
+		var classes []string
+		for _, p := range cloudprovider.Providers() {
+			classes = append(classes, p.NodeClassKind.Kind)
+		}
+		return fmt.Errorf("unknown kind (tailor plan reads Pods, Deployments, ReplicaSets, StatefulSets, Jobs, DaemonSets, PersistentVolumeClaims, PersistentVolumes, StorageClasses, Namespaces, NodePools and node classes: %s): %w", strings.Join(classes, ", "), err)
 	}
 	return err
 }
@@ -208,8 +213,6 @@ func (o *Objects) add(obj runtime.Object, where string) error {
 		o.DaemonSets = append(o.DaemonSets, x)
 	case *v1.NodePool:
 		o.NodePools = append(o.NodePools, x)
-	case *simv1.SimNodeClass:
-		o.NodeClasses = append(o.NodeClasses, x)
 	case *corev1.PersistentVolumeClaim:
 		if x.Namespace == "" {
 			x.Namespace = corev1.NamespaceDefault
@@ -224,6 +227,10 @@ func (o *Objects) add(obj runtime.Object, where string) error {
 	case *corev1.ConfigMap, *corev1.Service, *corev1.ServiceAccount, *v1.NodeClaim:
 		o.Ignored = append(o.Ignored, where)
 	default:
+		if _, ok := cloudprovider.ForObject(obj); ok {
+			o.NodeClasses = append(o.NodeClasses, obj.(client.Object))
+			return nil
+		}
 		return fmt.Errorf("tailor plan does not use this kind")
 	}
 	return nil

@@ -17,15 +17,22 @@ import (
 //go:embed *.yaml
 var files embed.FS
 
-// All returns every CRD of Tailor, in file name order.
+// All returns the CRDs of Tailor's own API, tailor.sh, in file name order.
+// Each cloud provider brings the CRDs of its node class.
 func All() ([]*apiextensionsv1.CustomResourceDefinition, error) {
-	names, err := fs.Glob(files, "*.yaml")
+	return FromFS(files, "*.yaml")
+}
+
+// FromFS parses the CRDs in the files of fsys that match pattern, in file
+// name order, refusing unknown fields.
+func FromFS(fsys fs.FS, pattern string) ([]*apiextensionsv1.CustomResourceDefinition, error) {
+	names, err := fs.Glob(fsys, pattern)
 	if err != nil {
 		return nil, err
 	}
 	out := make([]*apiextensionsv1.CustomResourceDefinition, 0, len(names))
 	for _, name := range names {
-		data, err := files.ReadFile(name)
+		data, err := fs.ReadFile(fsys, name)
 		if err != nil {
 			return nil, err
 		}

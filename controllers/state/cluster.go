@@ -15,16 +15,20 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
-	simv1 "github.com/tailor-sh/tailor/api/sim/v1"
 	v1 "github.com/tailor-sh/tailor/api/v1"
+	"github.com/tailor-sh/tailor/cloudprovider"
 )
 
-// WatchedTypes are the objects whose informers a decision reads. New starts
-// all of them so that Synced covers every one.
-var WatchedTypes = []client.Object{
-	&corev1.Node{}, &corev1.Pod{}, &v1.NodeClaim{}, &v1.NodePool{}, &appsv1.DaemonSet{},
-	&policyv1.PodDisruptionBudget{}, &corev1.PersistentVolume{}, &corev1.PersistentVolumeClaim{},
-	&storagev1.StorageClass{}, &simv1.SimNodeClass{},
+// WatchedTypes are the objects whose informers a decision reads: the
+// cluster's own and every registered provider's node class, which providers
+// read to list instance types. New starts all of them so that Synced covers
+// every one.
+func WatchedTypes() []client.Object {
+	return append([]client.Object{
+		&corev1.Node{}, &corev1.Pod{}, &v1.NodeClaim{}, &v1.NodePool{}, &appsv1.DaemonSet{},
+		&policyv1.PodDisruptionBudget{}, &corev1.PersistentVolume{}, &corev1.PersistentVolumeClaim{},
+		&storagev1.StorageClass{},
+	}, cloudprovider.NodeClasses()...)
 }
 
 // Field indexes New registers.
@@ -86,7 +90,7 @@ func New(ctx context.Context, c cache.Cache) (*Cluster, error) {
 	}); err != nil {
 		return nil, fmt.Errorf("index NodeClaims by provider ID: %w", err)
 	}
-	for _, obj := range WatchedTypes {
+	for _, obj := range WatchedTypes() {
 		if _, err := c.GetInformer(ctx, obj); err != nil {
 			return nil, fmt.Errorf("watch %T: %w", obj, err)
 		}

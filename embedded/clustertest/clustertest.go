@@ -1,6 +1,6 @@
 // Package clustertest gives integration tests a real cluster: the first test
 // of a package that asks for one starts an embedded cluster with Tailor's
-// CRDs installed, the package's other tests share it, and Run stops it when
+// CRDs installed (its own and every linked provider's), the package's other tests share it, and Run stops it when
 // the package's tests end. Under `go test -short` such tests are skipped.
 //
 // A test package uses it like this:
@@ -23,8 +23,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tailor-sh/tailor/config/crd"
+	"github.com/tailor-sh/tailor/cloudprovider"
 	"github.com/tailor-sh/tailor/embedded"
+	_ "github.com/tailor-sh/tailor/providers" // every provider's CRDs
 )
 
 var (
@@ -54,7 +55,7 @@ func Start(t testing.TB) *embedded.Cluster {
 		if startErr != nil {
 			return
 		}
-		crds, err := crd.All()
+		crds, err := cloudprovider.CRDs()
 		if err == nil {
 			err = shared.InstallCRDs(ctx, crds)
 		}

@@ -10,9 +10,9 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
-	simv1 "github.com/tailor-sh/tailor/api/sim/v1"
 	"github.com/tailor-sh/tailor/cloudprovider/catalog"
 	"github.com/tailor-sh/tailor/core/instancetype"
+	simv1 "github.com/tailor-sh/tailor/providers/sim/api/v1"
 )
 
 // catalogLoader loads the catalog a SimNodeClass names and caches it until the

@@ -17,7 +17,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/log"
 
-	simv1 "github.com/tailor-sh/tailor/api/sim/v1"
+	simv1 "github.com/tailor-sh/tailor/providers/sim/api/v1"
 )
 
 // InterruptionWarning is how long before a spot interruption the simulated

@@ -27,10 +27,10 @@ import (
 	"k8s.io/utils/clock"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
-	simv1 "github.com/tailor-sh/tailor/api/sim/v1"
 	v1 "github.com/tailor-sh/tailor/api/v1"
 	"github.com/tailor-sh/tailor/cloudprovider"
 	"github.com/tailor-sh/tailor/core/instancetype"
+	simv1 "github.com/tailor-sh/tailor/providers/sim/api/v1"
 )
 
 // ProviderName is what Name returns.

@@ -14,13 +14,12 @@ import (
 	clocktesting "k8s.io/utils/clock/testing"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
-	tailorscheme "github.com/tailor-sh/tailor/api/scheme"
-	simv1 "github.com/tailor-sh/tailor/api/sim/v1"
 	v1 "github.com/tailor-sh/tailor/api/v1"
 	"github.com/tailor-sh/tailor/cloudprovider"
-	"github.com/tailor-sh/tailor/cloudprovider/sim"
 	"github.com/tailor-sh/tailor/embedded"
 	"github.com/tailor-sh/tailor/embedded/clustertest"
+	"github.com/tailor-sh/tailor/providers/sim"
+	simv1 "github.com/tailor-sh/tailor/providers/sim/api/v1"
 )
 
 func TestMain(m *testing.M) { os.Exit(clustertest.Run(m)) }
@@ -33,7 +32,7 @@ func TestKwokSelectsSimulatedNodes(t *testing.T) {
 
 func newClient(t *testing.T) client.Client {
 	t.Helper()
-	scheme, err := tailorscheme.New()
+	scheme, err := cloudprovider.NewScheme()
 	if err != nil {
 		t.Fatal(err)
 	}

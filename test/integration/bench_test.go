@@ -10,7 +10,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/util/workqueue"
 
-	simv1 "github.com/tailor-sh/tailor/api/sim/v1"
+	"github.com/tailor-sh/tailor/providers/sim"
+	simv1 "github.com/tailor-sh/tailor/providers/sim/api/v1"
 )
 
 // benchShapes are the pods of the benchmarks: five common requests.
@@ -86,7 +87,7 @@ func BenchmarkScaleUpToRunning(b *testing.B) {
 func benchPods(b *testing.B, n int, batchMax time.Duration) (*env, *running, time.Time) {
 	e := newEnv(b)
 	opts := testOptions
-	opts.SimTick = 0 // the playground's one-second tick
+	opts.ProviderSettings = &sim.Settings{Tick: time.Second} // the playground's tick
 	opts.BatchMax = batchMax
 	r := e.startOperator(opts)
 	pool := e.nodePool(e.namespace, simv1.SimNodeClassSpec{}, nil)

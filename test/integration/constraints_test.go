@@ -8,8 +8,8 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
-	simv1 "github.com/tailor-sh/tailor/api/sim/v1"
 	v1 "github.com/tailor-sh/tailor/api/v1"
+	simv1 "github.com/tailor-sh/tailor/providers/sim/api/v1"
 )
 
 // TestConstraints: pods that need a zone spread, anti-affinity, arm64, a GPU,

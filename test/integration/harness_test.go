@@ -26,13 +26,14 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/log/zap"
 	"sigs.k8s.io/yaml"
 
-	tailorscheme "github.com/tailor-sh/tailor/api/scheme"
-	simv1 "github.com/tailor-sh/tailor/api/sim/v1"
 	v1 "github.com/tailor-sh/tailor/api/v1"
 	"github.com/tailor-sh/tailor/cli"
+	"github.com/tailor-sh/tailor/cloudprovider"
 	"github.com/tailor-sh/tailor/embedded"
 	"github.com/tailor-sh/tailor/embedded/clustertest"
 	"github.com/tailor-sh/tailor/operator"
+	"github.com/tailor-sh/tailor/providers/sim"
+	simv1 "github.com/tailor-sh/tailor/providers/sim/api/v1"
 )
 
 func TestMain(m *testing.M) {
@@ -48,7 +49,7 @@ var testOptions = operator.Options{
 	CloudProvider:                "sim",
 	MetricsBindAddress:           "0",
 	HealthProbeBindAddress:       "0",
-	SimTick:                      100 * time.Millisecond,
+	ProviderSettings:             &sim.Settings{Tick: 100 * time.Millisecond},
 	GarbageCollectionInterval:    time.Second,
 	GarbageCollectionGracePeriod: 3 * time.Second,
 	SkipControllerNameValidation: true,
@@ -71,7 +72,7 @@ var envs atomic.Int32
 func newEnv(t testing.TB) *env {
 	t.Helper()
 	cluster := clustertest.Start(t)
-	scheme, err := tailorscheme.New()
+	scheme, err := cloudprovider.NewScheme()
 	if err != nil {
 		t.Fatal(err)
 	}

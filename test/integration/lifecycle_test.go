@@ -13,9 +13,9 @@ import (
 	"k8s.io/apimachinery/pkg/util/wait"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
-	simv1 "github.com/tailor-sh/tailor/api/sim/v1"
 	v1 "github.com/tailor-sh/tailor/api/v1"
-	"github.com/tailor-sh/tailor/cloudprovider/sim"
+	"github.com/tailor-sh/tailor/providers/sim"
+	simv1 "github.com/tailor-sh/tailor/providers/sim/api/v1"
 )
 
 // TestLimitsAcrossBatches: pods arriving in waves, with launches slow enough

@@ -14,10 +14,10 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
-	simv1 "github.com/tailor-sh/tailor/api/sim/v1"
 	v1 "github.com/tailor-sh/tailor/api/v1"
 	"github.com/tailor-sh/tailor/core/instancetype"
 	"github.com/tailor-sh/tailor/core/scheduling"
+	simv1 "github.com/tailor-sh/tailor/providers/sim/api/v1"
 )
 
 // scaleDownWorkload is the 200-pod mixed workload of the scale-down goal.

@@ -15,8 +15,8 @@ import (
 	"k8s.io/apimachinery/pkg/util/wait"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
-	simv1 "github.com/tailor-sh/tailor/api/sim/v1"
 	v1 "github.com/tailor-sh/tailor/api/v1"
+	simv1 "github.com/tailor-sh/tailor/providers/sim/api/v1"
 )
 
 // TestDeletingANodeClaimDrainsItsNode: a deleted NodeClaim's node is

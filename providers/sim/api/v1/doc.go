@@ -10,5 +10,5 @@
 // +groupName=sim.tailor.sh
 package v1
 
-//go:generate go tool -modfile=../../../hack/tools/go.mod controller-gen object paths=./...
-//go:generate go tool -modfile=../../../hack/tools/go.mod controller-gen crd paths=./... output:crd:artifacts:config=../../../config/crd
+//go:generate go tool -modfile=../../../../hack/tools/go.mod controller-gen object paths=./...
+//go:generate go tool -modfile=../../../../hack/tools/go.mod controller-gen crd paths=./... output:crd:artifacts:config=../../crd
