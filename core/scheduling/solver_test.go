@@ -83,49 +83,6 @@ func pods(n int, prefix, cpu, memory string, mutate ...func(*corev1.Pod)) []*cor
 	return out
 }
 
-// checkValid verifies what every decision must satisfy: each pod is decided
-// once, and each new node's cheapest candidate has room for its pods and
-// DaemonSet pods and satisfies their requirements.
-func checkValid(t *testing.T, in Input, r *Result) {
-	t.Helper()
-	seen := map[*corev1.Pod]int{}
-	for _, p := range r.Existing {
-		seen[p.Pod]++
-	}
-	for _, u := range r.Unschedulable {
-		seen[u.Pod]++
-	}
-	for _, nc := range r.NodeClaims {
-		if len(nc.Candidates) == 0 {
-			t.Fatalf("a new node has no candidate instance type")
-		}
-		it := nc.Candidates[0].InstanceType
-		if name, ok := it.Fits(nc.Requests); !ok {
-			t.Fatalf("%s cannot hold its node's requests %v: %s is short", it.Name, nc.Requests, name)
-		}
-		labels := it.Requirements.Labels()
-		labels[corev1.LabelTopologyZone] = nc.Candidates[0].Offering.Zone
-		labels[v1.LabelCapacityType] = nc.Candidates[0].Offering.CapacityType
-		for k, v := range nc.Requirements.Labels() {
-			if _, ok := labels[k]; !ok {
-				labels[k] = v
-			}
-		}
-		for _, p := range nc.Pods {
-			seen[p]++
-			c := newPodClass(p, nil, nil)
-			if !matchesAnyTerm(c.terms, labels) {
-				t.Fatalf("pod %s placed on %s whose labels %v do not satisfy it", p.Name, it.Name, labels)
-			}
-		}
-	}
-	for _, p := range in.Pods {
-		if seen[p] != 1 {
-			t.Fatalf("pod %s decided %d times", p.Name, seen[p])
-		}
-	}
-}
-
 func TestUniformDeploymentIsCheapAndValid(t *testing.T) {
 	in := Input{Pods: pods(100, "web", "1", "2Gi"), NodePools: []*NodePool{nodePool(t, "default")}}
 	in.LowerBound = true
