@@ -12,6 +12,7 @@ import (
 	policyv1 "k8s.io/api/policy/v1"
 	storagev1 "k8s.io/api/storage/v1"
 	toolscache "k8s.io/client-go/tools/cache"
+	"k8s.io/utils/clock"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -48,8 +49,10 @@ const createdTTL = time.Minute
 
 // Cluster reads the cluster from an informer cache.
 type Cluster struct {
+	// cache is nil for a Cluster that reads a plain client.
 	cache  cache.Cache
 	reader client.Reader
+	clock  clock.PassiveClock
 
 	mu      sync.Mutex
 	created map[string]created // by NodeClaim name
@@ -63,39 +66,69 @@ type created struct {
 	at        time.Time
 }
 
+// Index is a field index the controllers query, with the function that
+// extracts its values.
+type Index struct {
+	Object  client.Object
+	Field   string
+	Extract client.IndexerFunc
+}
+
+// Indexes are the field indexes New registers. Tests register the same on a
+// fake client (fake.ClientBuilder.WithIndex), so that the controllers'
+// MatchingFields queries answer as they do against the cache.
+func Indexes() []Index {
+	return []Index{
+		{Object: &corev1.Node{}, Field: FieldNodeProviderID, Extract: func(o client.Object) []string {
+			if id := o.(*corev1.Node).Spec.ProviderID; id != "" {
+				return []string{id}
+			}
+			return nil
+		}},
+		{Object: &corev1.Pod{}, Field: FieldPodNodeName, Extract: func(o client.Object) []string {
+			if name := o.(*corev1.Pod).Spec.NodeName; name != "" {
+				return []string{name}
+			}
+			return nil
+		}},
+		{Object: &v1.NodeClaim{}, Field: FieldNodeClaimProviderID, Extract: func(o client.Object) []string {
+			if id := o.(*v1.NodeClaim).Status.ProviderID; id != "" {
+				return []string{id}
+			}
+			return nil
+		}},
+	}
+}
+
+// Option configures a Cluster.
+type Option func(*Cluster)
+
+// WithClock dates the NodeClaims the Cluster remembers (created by this
+// process, or seen deleted) by clk rather than the real clock, so that tests
+// can step past createdTTL.
+func WithClock(clk clock.PassiveClock) Option {
+	return func(c *Cluster) {
+		if clk != nil {
+			c.clock = clk
+		}
+	}
+}
+
 // New returns a Cluster over the cache, with the informers of WatchedTypes
 // and the field indexes it needs registered. Call it before the cache starts.
-func New(ctx context.Context, c cache.Cache) (*Cluster, error) {
-	if err := c.IndexField(ctx, &corev1.Node{}, FieldNodeProviderID, func(o client.Object) []string {
-		if id := o.(*corev1.Node).Spec.ProviderID; id != "" {
-			return []string{id}
+func New(ctx context.Context, c cache.Cache, opts ...Option) (*Cluster, error) {
+	for _, index := range Indexes() {
+		if err := c.IndexField(ctx, index.Object, index.Field, index.Extract); err != nil {
+			return nil, fmt.Errorf("index %T by %s: %w", index.Object, index.Field, err)
 		}
-		return nil
-	}); err != nil {
-		return nil, fmt.Errorf("index Nodes by provider ID: %w", err)
-	}
-	if err := c.IndexField(ctx, &corev1.Pod{}, FieldPodNodeName, func(o client.Object) []string {
-		if name := o.(*corev1.Pod).Spec.NodeName; name != "" {
-			return []string{name}
-		}
-		return nil
-	}); err != nil {
-		return nil, fmt.Errorf("index pods by node: %w", err)
-	}
-	if err := c.IndexField(ctx, &v1.NodeClaim{}, FieldNodeClaimProviderID, func(o client.Object) []string {
-		if id := o.(*v1.NodeClaim).Status.ProviderID; id != "" {
-			return []string{id}
-		}
-		return nil
-	}); err != nil {
-		return nil, fmt.Errorf("index NodeClaims by provider ID: %w", err)
 	}
 	for _, obj := range WatchedTypes() {
 		if _, err := c.GetInformer(ctx, obj); err != nil {
 			return nil, fmt.Errorf("watch %T: %w", obj, err)
 		}
 	}
-	cluster := &Cluster{cache: c, reader: c, created: map[string]created{}, deleted: map[string]time.Time{}}
+	cluster := NewFromReader(c, opts...)
+	cluster.cache = c
 	informer, err := c.GetInformer(ctx, &v1.NodeClaim{})
 	if err != nil {
 		return nil, err
@@ -104,6 +137,17 @@ func New(ctx context.Context, c cache.Cache) (*Cluster, error) {
 		return nil, fmt.Errorf("watch NodeClaim deletions: %w", err)
 	}
 	return cluster, nil
+}
+
+// NewFromReader returns a Cluster that reads reader, such as a fake client
+// in tests, instead of an informer cache. It watches nothing: Synced is
+// always true, and it learns of no deletion.
+func NewFromReader(reader client.Reader, opts ...Option) *Cluster {
+	cluster := &Cluster{reader: reader, clock: clock.RealClock{}, created: map[string]created{}, deleted: map[string]time.Time{}}
+	for _, opt := range opts {
+		opt(cluster)
+	}
+	return cluster
 }
 
 func (c *Cluster) onDelete(obj any) {
@@ -117,12 +161,15 @@ func (c *Cluster) onDelete(obj any) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	delete(c.created, nc.Name)
-	c.deleted[nc.Name] = time.Now()
+	c.deleted[nc.Name] = c.clock.Now()
 }
 
 // Synced reports whether every informer has filled its cache; no decision
 // may be made before. It waits at most a second.
 func (c *Cluster) Synced(ctx context.Context) bool {
+	if c.cache == nil {
+		return true
+	}
 	ctx, cancel := context.WithTimeout(ctx, time.Second)
 	defer cancel()
 	return c.cache.WaitForCacheSync(ctx)
@@ -136,7 +183,7 @@ func (c *Cluster) Created(nodeClaim *v1.NodeClaim) {
 	if _, gone := c.deleted[nodeClaim.Name]; gone {
 		return // deleted before its creator got here
 	}
-	c.created[nodeClaim.Name] = created{nodeClaim: nodeClaim, at: time.Now()}
+	c.created[nodeClaim.Name] = created{nodeClaim: nodeClaim, at: c.clock.Now()}
 }
 
 // Snapshot is the cluster at one moment.
@@ -253,14 +300,15 @@ func (c *Cluster) join(nodes []corev1.Node, claims []v1.NodeClaim, pods map[stri
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	now := c.clock.Now()
 	for name, at := range c.deleted {
-		if time.Since(at) > createdTTL {
+		if now.Sub(at) > createdTTL {
 			delete(c.deleted, name)
 		}
 	}
 	for name, cr := range c.created {
 		switch {
-		case seen[name] || time.Since(cr.at) > createdTTL:
+		case seen[name] || now.Sub(cr.at) > createdTTL:
 			delete(c.created, name)
 		default:
 			out = append(out, &StateNode{NodeClaim: cr.nodeClaim})
