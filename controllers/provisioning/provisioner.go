@@ -13,6 +13,7 @@ import (
 	toolscache "k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/util/workqueue"
 	resourcehelper "k8s.io/component-helpers/resource"
+	"k8s.io/utils/clock"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/log"
@@ -42,6 +43,10 @@ type Options struct {
 	BatchIdle time.Duration
 	// BatchMax ends a batch this long after it started.
 	BatchMax time.Duration
+	// Clock paces the batches and the resync, and tells whether a
+	// launching claim still holds its nominations; nil means the real one.
+	// Tests set a fake one to step through time.
+	Clock clock.WithTicker
 }
 
 // Provisioner launches nodes for pending pods. It is a controller-runtime
@@ -53,6 +58,7 @@ type Provisioner struct {
 	provider cloudprovider.CloudProvider
 	recorder *events.Recorder
 	batcher  *Batcher
+	clock    clock.WithTicker
 
 	// nominations remember which NodeClaim each pending pod was decided
 	// for, so that the next batch keeps it there while the claim launches
@@ -73,9 +79,12 @@ func New(c client.Client, informers cache.Cache, cluster *state.Cluster, provide
 	if opts.BatchMax <= 0 {
 		opts.BatchMax = DefaultBatchMax
 	}
+	if opts.Clock == nil {
+		opts.Clock = clock.RealClock{}
+	}
 	return &Provisioner{
-		client: c, cache: informers, cluster: cluster, provider: provider, recorder: recorder,
-		batcher:     NewBatcher(opts.BatchIdle, opts.BatchMax, nil),
+		client: c, cache: informers, cluster: cluster, provider: provider, recorder: recorder, clock: opts.Clock,
+		batcher:     NewBatcher(opts.BatchIdle, opts.BatchMax, opts.Clock),
 		nominations: map[types.UID]string{},
 	}
 }
@@ -135,13 +144,13 @@ func (p *Provisioner) Start(ctx context.Context) error {
 		defer func() { _ = informer.RemoveEventHandler(registration) }()
 	}
 	go func() {
-		ticker := time.NewTicker(Resync)
+		ticker := p.clock.NewTicker(Resync)
 		defer ticker.Stop()
 		for {
 			select {
 			case <-ctx.Done():
 				return
-			case <-ticker.C:
+			case <-ticker.C():
 				p.Poke()
 			}
 		}
@@ -156,7 +165,7 @@ func (p *Provisioner) Start(ctx context.Context) error {
 			p.Poke()
 			continue
 		}
-		metrics.BatchWindow.Observe(time.Since(start).Seconds())
+		metrics.BatchWindow.Observe(p.clock.Since(start).Seconds())
 		if _, err := p.Provision(ctx); err != nil && ctx.Err() == nil {
 			logger.Error(err, "provisioning failed; retrying with the next batch")
 			p.Poke()
@@ -195,8 +204,7 @@ func (p *Provisioner) LastReport() Report {
 // Provision decides one batch: it snapshots the cluster, solves for its
 // pending pods and creates the NodeClaims the core asks for.
 func (p *Provisioner) Provision(ctx context.Context) (Report, error) {
-	logger := log.FromContext(ctx)
-	started := time.Now()
+	started := p.clock.Now()
 	snap, err := p.cluster.Snapshot(ctx)
 	if err != nil {
 		return Report{}, err
@@ -209,37 +217,84 @@ func (p *Provisioner) Provision(ctx context.Context) (Report, error) {
 	}
 	metrics.BatchSize.Observe(float64(len(snap.PendingPods)))
 
-	in := scheduling.Input{
-		DaemonSets:             snap.DaemonSets,
-		PersistentVolumeClaims: snap.PersistentVolumeClaims, PersistentVolumes: snap.PersistentVolumes,
-		StorageClasses: snap.StorageClasses, Namespaces: snap.Namespaces,
+	b := newBatch(snap, p.clock.Now())
+	p.keepNominated(b, snap.PendingPods)
+	p.addNodePools(ctx, b, snap.NodePools)
+	report, result := p.solve(ctx, b)
+	report.PendingPods = len(snap.PendingPods)
+	creates := p.admit(b, result)
+	decided := p.clock.Now()
+	created, err := p.createAll(ctx, creates)
+	report.NodeClaims = p.nominateToCreated(ctx, created)
+	p.nominateToLaunching(b, result.Existing)
+	p.explainUnschedulable(b, result.Unschedulable)
+	report.Unschedulable = result.Unschedulable
+	report.Duration = p.clock.Since(started)
+	report.DecisionDuration = decided.Sub(started)
+	p.finish(ctx, report)
+	return report, err
+}
+
+// batch is one decision in the making: the core's input, and what turns the
+// core's answer into NodeClaims, nominations and events.
+type batch struct {
+	in scheduling.Input
+	// claimsByPool are each pool's NodeClaims, which its limits are
+	// charged for, deleting or not.
+	claimsByPool map[string][]*v1.NodeClaim
+	// launching are the nodes whose claims still hold the pods nominated
+	// to them, by claim name; claimOf maps the name the core knows such a
+	// node by (the Node's, once it has joined) to its claim.
+	launching map[string]*scheduling.Node
+	claimOf   map[string]string
+	// budgets and pools are those of the pools that can launch.
+	budgets map[string]*launch.Budget
+	pools   map[string]*v1.NodePool
+	// problems say why pools were left out, for the pods that wait.
+	problems []string
+}
+
+// newBatch describes the snapshot's nodes to the core, as of now.
+func newBatch(snap *state.Snapshot, now time.Time) *batch {
+	b := &batch{
+		in: scheduling.Input{
+			DaemonSets:             snap.DaemonSets,
+			PersistentVolumeClaims: snap.PersistentVolumeClaims, PersistentVolumes: snap.PersistentVolumes,
+			StorageClasses: snap.StorageClasses, Namespaces: snap.Namespaces,
+		},
+		claimsByPool: map[string][]*v1.NodeClaim{},
+		launching:    map[string]*scheduling.Node{},
+		claimOf:      map[string]string{},
+		budgets:      map[string]*launch.Budget{},
+		pools:        map[string]*v1.NodePool{},
 	}
-	claimsByPool := map[string][]*v1.NodeClaim{}
-	// Pods stay with the claim they were nominated for while it launches.
-	// launching is keyed by claim name; claimOf maps the name the core
-	// knows a node by (the Node's, once it has joined) to its claim.
-	launching := map[string]*scheduling.Node{}
-	claimOf := map[string]string{}
 	for _, n := range snap.Nodes {
 		if n.NodeClaim != nil {
 			pool := n.NodePool()
-			claimsByPool[pool] = append(claimsByPool[pool], n.NodeClaim)
+			b.claimsByPool[pool] = append(b.claimsByPool[pool], n.NodeClaim)
 		}
 		if n.Deleting() {
 			continue
 		}
 		node := n.SchedulingNode()
-		in.Nodes = append(in.Nodes, node)
-		if n.NodeClaim != nil && state.HoldsNominations(n.NodeClaim, time.Now()) {
-			launching[n.NodeClaim.Name] = node
-			claimOf[node.Name] = n.NodeClaim.Name
+		b.in.Nodes = append(b.in.Nodes, node)
+		if n.NodeClaim != nil && state.HoldsNominations(n.NodeClaim, now) {
+			b.launching[n.NodeClaim.Name] = node
+			b.claimOf[node.Name] = n.NodeClaim.Name
 		}
 	}
+	return b
+}
+
+// keepNominated puts each pending pod on the launching node it was
+// nominated to while it still fits there, and leaves the others to the
+// core. Nominations of pods that went elsewhere are forgotten.
+func (p *Provisioner) keepNominated(b *batch, pending []*corev1.Pod) {
 	nominations := map[types.UID]string{}
 	used := map[string]corev1.ResourceList{} // by claim, summed once per batch
-	for _, pod := range snap.PendingPods {
+	for _, pod := range pending {
 		claim, ok := p.nominations[pod.UID]
-		if node := launching[claim]; ok && node != nil {
+		if node := b.launching[claim]; ok && node != nil {
 			if used[claim] == nil {
 				used[claim] = requestsOf(node.Pods)
 			}
@@ -250,48 +305,58 @@ func (p *Provisioner) Provision(ctx context.Context) (Report, error) {
 				continue
 			}
 		}
-		in.Pods = append(in.Pods, pod)
+		b.in.Pods = append(b.in.Pods, pod)
 	}
 	p.nominations = nominations
-	budgets := map[string]*launch.Budget{}
-	pools := map[string]*v1.NodePool{}
-	var problems []string
-	for _, pool := range snap.NodePools {
+}
+
+// addNodePools offers the core every pool that is not being deleted and
+// whose instance types the provider lists, with the room its limits leave.
+func (p *Provisioner) addNodePools(ctx context.Context, b *batch, pools []*v1.NodePool) {
+	for _, pool := range pools {
 		if pool.DeletionTimestamp != nil {
 			continue
 		}
 		its, err := p.provider.GetInstanceTypes(ctx, pool)
 		if err != nil {
 			// One pool that cannot launch must not hold up the others.
-			problems = append(problems, fmt.Sprintf("NodePool %s cannot launch: %v", pool.Name, err))
+			b.problems = append(b.problems, fmt.Sprintf("NodePool %s cannot launch: %v", pool.Name, err))
 			p.recorder.Warning(pool, events.NodeClassNotReady, "Provision", "Cannot list the instance types of NodePool %s: %v", pool.Name, err)
-			logger.Error(err, "list instance types; the pool is left out of this batch", "nodePool", pool.Name)
+			log.FromContext(ctx).Error(err, "list instance types; the pool is left out of this batch", "nodePool", pool.Name)
 			continue
 		}
-		b := launch.NewBudget(pool, its, claimsByPool[pool.Name])
-		budgets[pool.Name], pools[pool.Name] = b, pool
-		in.NodePools = append(in.NodePools, &scheduling.NodePool{NodePool: pool, InstanceTypes: its, Remaining: b.Remaining()})
+		budget := launch.NewBudget(pool, its, b.claimsByPool[pool.Name])
+		b.budgets[pool.Name], b.pools[pool.Name] = budget, pool
+		b.in.NodePools = append(b.in.NodePools, &scheduling.NodePool{NodePool: pool, InstanceTypes: its, Remaining: budget.Remaining()})
 	}
+}
 
-	began := time.Now()
-	result := scheduling.Solve(in)
-	report := Report{PendingPods: len(snap.PendingPods), PricePerHour: result.PricePerHour, SolveDuration: time.Since(began)}
+// solve runs the core on the batch.
+func (p *Provisioner) solve(ctx context.Context, b *batch) (Report, *scheduling.Result) {
+	began := p.clock.Now()
+	result := scheduling.Solve(b.in)
+	report := Report{PricePerHour: result.PricePerHour, SolveDuration: p.clock.Since(began)}
 	metrics.SolveDuration.Observe(report.SolveDuration.Seconds())
 	for _, w := range result.Warnings {
-		logger.V(1).Info("scheduling warning", "warning", w)
+		log.FromContext(ctx).V(1).Info("scheduling warning", "warning", w)
 	}
+	return report, result
+}
 
-	// Admit each claim within its pool's limits, then create them
-	// together.
-	type toCreate struct {
-		object   *v1.NodeClaim
-		decision *scheduling.NewNodeClaim
-		summary  string
-	}
+// toCreate is a NodeClaim to create for a decision of the core.
+type toCreate struct {
+	object   *v1.NodeClaim
+	decision *scheduling.NewNodeClaim
+	summary  string
+}
+
+// admit keeps the core's new NodeClaims that their pools' limits allow,
+// charging each pool as it goes; the pods of the others are unschedulable.
+func (p *Provisioner) admit(b *batch, result *scheduling.Result) []*toCreate {
 	var creates []*toCreate
 	for _, decision := range result.NodeClaims {
-		pool := pools[decision.NodePool]
-		candidates, ok := budgets[decision.NodePool].Admit(decision)
+		pool := b.pools[decision.NodePool]
+		candidates, ok := b.budgets[decision.NodePool].Admit(decision)
 		if !ok {
 			for _, pod := range decision.Pods {
 				result.Unschedulable = append(result.Unschedulable, scheduling.Unschedulable{Pod: pod,
@@ -302,7 +367,12 @@ func (p *Provisioner) Provision(ctx context.Context) (Report, error) {
 		}
 		creates = append(creates, &toCreate{object: launch.NewNodeClaim(pool, decision, candidates), decision: decision, summary: describeCandidates(candidates)})
 	}
-	decided := time.Now()
+	return creates
+}
+
+// createAll creates the NodeClaims in parallel, and returns those it
+// created, in order, with the errors of the others.
+func (p *Provisioner) createAll(ctx context.Context, creates []*toCreate) ([]*toCreate, error) {
 	errs := make([]error, len(creates))
 	made := make([]bool, len(creates))
 	workqueue.ParallelizeUntil(ctx, 16, len(creates), func(i int) {
@@ -314,48 +384,70 @@ func (p *Provisioner) Provision(ctx context.Context) (Report, error) {
 		p.cluster.Created(c.object)
 		made[i] = true
 	})
+	var created []*toCreate
 	for i, c := range creates {
-		if !made[i] {
-			continue // failed, or never tried because ctx ended
+		if made[i] { // not made: failed, or never tried because ctx ended
+			created = append(created, c)
 		}
-		report.NodeClaims = append(report.NodeClaims, c.object)
+	}
+	return created, errors.Join(errs...)
+}
+
+// nominateToCreated nominates the pods of each created NodeClaim to it, and
+// returns the claims.
+func (p *Provisioner) nominateToCreated(ctx context.Context, created []*toCreate) []*v1.NodeClaim {
+	var out []*v1.NodeClaim
+	for _, c := range created {
+		out = append(out, c.object)
 		metrics.NodeClaimsCreated.WithLabelValues(c.decision.NodePool).Inc()
-		logger.Info("created NodeClaim", "nodeClaim", c.object.Name, "nodePool", c.decision.NodePool,
+		log.FromContext(ctx).Info("created NodeClaim", "nodeClaim", c.object.Name, "nodePool", c.decision.NodePool,
 			"instanceTypes", c.summary, "pods", len(c.decision.Pods), "for", podNames(c.decision.Pods))
 		for _, pod := range c.decision.Pods {
 			p.nominations[pod.UID] = c.object.Name
 			p.recorder.Normal(pod, events.Nominated, "Provision", "Pod should schedule on NodeClaim %s, launching %s", c.object.Name, c.summary)
 		}
 	}
-	for _, placed := range result.Existing {
-		if claim, ok := claimOf[placed.Node]; ok {
-			p.nominations[placed.Pod.UID] = claim
-			p.recorder.Normal(placed.Pod, events.Nominated, "Provision", "Pod should schedule on NodeClaim %s, which is launching", claim)
+	return out
+}
+
+// nominateToLaunching nominates the pods the core placed on launching
+// nodes to their claims. Pods placed on nodes that are up need no
+// nomination: kube-scheduler will bind them.
+func (p *Provisioner) nominateToLaunching(b *batch, placed []scheduling.ExistingPlacement) {
+	for _, pl := range placed {
+		if claim, ok := b.claimOf[pl.Node]; ok {
+			p.nominations[pl.Pod.UID] = claim
+			p.recorder.Normal(pl.Pod, events.Nominated, "Provision", "Pod should schedule on NodeClaim %s, which is launching", claim)
 		}
 	}
-	for _, u := range result.Unschedulable {
+}
+
+// explainUnschedulable tells each pod that gets no node why, with the
+// problems of the pools left out.
+func (p *Provisioner) explainUnschedulable(b *batch, unschedulable []scheduling.Unschedulable) {
+	for _, u := range unschedulable {
 		reason := u.Reason
-		for _, problem := range problems {
+		for _, problem := range b.problems {
 			reason += "; " + problem
 		}
-		if len(pools) == 0 && len(problems) == 0 {
+		if len(b.pools) == 0 && len(b.problems) == 0 {
 			reason = "no NodePool exists; create one so that Tailor can launch nodes"
 		}
 		p.recorder.Warning(u.Pod, events.FailedProvisioning, "Provision", "Tailor cannot launch a node for this pod: %s", reason)
 	}
-	report.Unschedulable = result.Unschedulable
-	report.Duration = time.Since(started)
-	report.DecisionDuration = decided.Sub(started)
-	metrics.UnschedulablePods.Set(float64(len(result.Unschedulable)))
-	if len(report.NodeClaims) > 0 || len(result.Unschedulable) > 0 {
-		logger.Info("provisioned", "pendingPods", report.PendingPods, "nodeClaims", len(report.NodeClaims),
-			"unschedulable", len(result.Unschedulable), "pricePerHour", fmt.Sprintf("%.4f", result.PricePerHour),
+}
+
+// finish logs and keeps the report of a batch that had pending pods.
+func (p *Provisioner) finish(ctx context.Context, report Report) {
+	metrics.UnschedulablePods.Set(float64(len(report.Unschedulable)))
+	if len(report.NodeClaims) > 0 || len(report.Unschedulable) > 0 {
+		log.FromContext(ctx).Info("provisioned", "pendingPods", report.PendingPods, "nodeClaims", len(report.NodeClaims),
+			"unschedulable", len(report.Unschedulable), "pricePerHour", fmt.Sprintf("%.4f", report.PricePerHour),
 			"solve", report.SolveDuration.String(), "decided", report.DecisionDuration.String(), "created", report.Duration.String())
 	}
 	p.mu.Lock()
 	p.last = report
 	p.mu.Unlock()
-	return report, errors.Join(errs...)
 }
 
 // requestsOf sums the pods' requests, counting each pod as one of the
