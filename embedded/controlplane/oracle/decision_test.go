@@ -3,6 +3,7 @@ package oracle
 import (
 	"context"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"slices"
 	"strings"
@@ -12,11 +13,15 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/selection"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/klog/v2"
 	fwk "k8s.io/kube-scheduler/framework"
 	"k8s.io/kubernetes/pkg/scheduler/backend/cache"
 	"k8s.io/kubernetes/pkg/scheduler/framework"
+	"k8s.io/kubernetes/pkg/scheduler/framework/plugins/interpodaffinity"
+	"k8s.io/kubernetes/pkg/scheduler/framework/plugins/podtopologyspread"
 	"k8s.io/utils/ptr"
 
 	v1 "github.com/tailor-sh/tailor/api/v1"
@@ -31,6 +36,10 @@ const (
 	// minNewPlacements is how many pods Tailor must place on new nodes
 	// over all decisions for the test to mean anything.
 	minNewPlacements = 10000
+	// maxExcusedRejections is how many rejections, over all decisions,
+	// Tailor's warnings may excuse: about what the core strands today
+	// (see the test's log), so that a warned-about gap that grows fails.
+	maxExcusedRejections = 5
 )
 
 var oracleZones = []string{"us-west-2a", "us-west-2b", "us-west-2c"}
@@ -46,7 +55,13 @@ var oracleZones = []string{"us-west-2a", "us-west-2b", "us-west-2c"}
 // existing node or a new one, is judged by kube-scheduler's Filter plugins
 // against the cluster as it will be once every other pod is bound. A pod
 // the plugins reject there is a pod that would stay pending next to a node
-// launched for it.
+// launched for it. A rejection is excused only by a warning of Tailor's
+// about the constraint that plugin judges (warningKinds), and only so many
+// times (maxExcusedRejections).
+//
+// Conversely, every pod Tailor refuses is judged by the plugins against
+// every node Tailor could have put it on (see judgeRefusals): a pod they
+// accept somewhere fails the test unless refusalAllowances lists why.
 func TestDecisionsAgreeWithKubeScheduler(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs thousands of scheduling cycles")
@@ -67,8 +82,10 @@ func TestDecisionsAgreeWithKubeScheduler(t *testing.T) {
 	}
 
 	g := gen{rand.New(rand.NewPCG(20261128, 41))}
-	var onNew, onExisting, refused, reported, excusedRejections int
+	var onNew, onExisting, refused, reported int
 	disagreements := map[string]int{}
+	excusedBy := map[string]int{} // plugin to rejections a warning excused
+	var refusals refusalCounts
 	for i := range decisions {
 		sc := g.cluster(smaller)
 		result := scheduling.Solve(sc.input)
@@ -86,8 +103,8 @@ func TestDecisionsAgreeWithKubeScheduler(t *testing.T) {
 			var rejected map[*corev1.Pod]*fwk.Status
 			bound, rejected = bindAll(ctx, plugins, lister, phase.nodes, bound, phase.pods)
 			for pod, status := range rejected {
-				if excused(pod, result.Warnings) {
-					excusedRejections++
+				if excused(pod, status.Plugin(), result.Warnings) {
+					excusedBy[status.Plugin()]++
 					continue
 				}
 				disagreements[status.Plugin()]++
@@ -98,25 +115,64 @@ func TestDecisionsAgreeWithKubeScheduler(t *testing.T) {
 				}
 			}
 		}
+		for _, d := range sc.judgeRefusals(ctx, t, plugins, lister, nodes, bound, result, &refusals) {
+			if reported < maxReports {
+				reported++
+				t.Errorf("decision %d: %s", i, d)
+			}
+		}
+	}
+	excusedRejections := 0
+	for _, n := range excusedBy {
+		excusedRejections += n
 	}
 	t.Logf("%d decisions: %d pods placed on new nodes, %d on existing nodes, %d refused", decisions, onNew, onExisting, refused)
-	t.Logf("%d rejections excused: pods of Deployments whose constraints Tailor reported as not taken into account", excusedRejections)
+	t.Logf("%d rejections excused (by plugin %v): pods of Deployments whose constraints Tailor reported as not taken into account, each by the plugin that judges the constraint the warning names", excusedRejections, excusedBy)
+	refusals.log(t)
 	if len(disagreements) > 0 {
 		t.Errorf("plugins rejected pods that Tailor placed: %v", disagreements)
 	}
+	if excusedRejections > maxExcusedRejections {
+		t.Errorf("%d rejections excused by Tailor's warnings, want at most %d: a constraint the core does not take into account strands more pods than it did", excusedRejections, maxExcusedRejections)
+	}
+	refusals.check(t)
 	if onNew < minNewPlacements {
 		t.Errorf("Tailor placed only %d pods on new nodes, want at least %d for the test to mean anything", onNew, minNewPlacements)
 	}
 }
 
-// excused reports whether Tailor warned that it did not take one of the
-// pod's Deployment's constraints into account: a warning names the
-// Deployment's first pod of the class, "namespace/deployN-app-i".
-func excused(pod *corev1.Pod, warnings []string) bool {
-	deployment := pod.Name[:strings.LastIndex(pod.Name, "-")+1]
+// warningKinds tie each kind of warning the core gives to the Filter plugin
+// that judges the constraint it names. A warning reads "ns/pod (and N like
+// it): WHAT is not yet taken into account" (see Solve and the ignored
+// constraints of podClass); it excuses a rejection of its Deployment's pods
+// by its kind's plugin only. Warnings of no kind listed here (a NodePool
+// left out) excuse nothing.
+var warningKinds = []struct {
+	// what is how WHAT begins.
+	what   string
+	plugin string
+}{
+	{"required pod anti-affinity ", interpodaffinity.Name},
+	{"required pod affinity ", interpodaffinity.Name},
+	{"topology spread ", podtopologyspread.Name},
+	{"a topology spread ", podtopologyspread.Name},
+	{"a second topology spread ", podtopologyspread.Name},
+}
+
+// excused reports whether Tailor warned that it did not take into account
+// one of the pod's Deployment's constraints that plugin judges: a warning
+// names the Deployment's first pod of the class, "namespace/deployN-app-i".
+func excused(pod *corev1.Pod, plugin string, warnings []string) bool {
+	deployment := pod.Namespace + "/" + pod.Name[:strings.LastIndex(pod.Name, "-")+1]
 	for _, w := range warnings {
-		if strings.HasPrefix(w, pod.Namespace+"/"+deployment) {
-			return true
+		who, what, ok := strings.Cut(w, ": ")
+		if !ok || !strings.HasPrefix(who, deployment) || !strings.HasSuffix(what, " is not yet taken into account") {
+			continue
+		}
+		for _, k := range warningKinds {
+			if k.plugin == plugin && strings.HasPrefix(what, k.what) {
+				return true
+			}
 		}
 	}
 	return false
@@ -421,4 +477,312 @@ func describeDecision(t *testing.T, pod *corev1.Pod, nodes []*corev1.Node, bound
 		fmt.Fprintf(&b, "warning: %s\n", w)
 	}
 	return b.String()
+}
+
+// refusalCounts tally what kube-scheduler's plugins say of the pods Tailor
+// refused.
+type refusalCounts struct {
+	// judged are the refused pods judged; nowhere those the plugins
+	// accept on no node Tailor could have launched or used.
+	judged, nowhere int
+	// beyondLimits are those the plugins accept only on new nodes the
+	// pools' limits, less what Tailor launches, leave no room for.
+	beyondLimits int
+	// allowed counts the disagreements each allowance let pass.
+	allowed []int
+	// disagreements count the refused pods the plugins accept, by where.
+	disagreements map[string]int
+}
+
+func (c *refusalCounts) log(t *testing.T) {
+	t.Helper()
+	t.Logf("%d refused pods judged: the plugins accept %d nowhere Tailor could put them, %d only on new nodes beyond the pools' limits, %d elsewhere %v",
+		c.judged, c.nowhere, c.beyondLimits, sumCounts(c.disagreements), c.disagreements)
+	for i, a := range refusalAllowances {
+		n := 0
+		if i < len(c.allowed) {
+			n = c.allowed[i]
+		}
+		t.Logf("allowance, %d refusals the plugins would accept let pass (at most %d): %s", n, a.max, a.what)
+	}
+}
+
+func (c *refusalCounts) check(t *testing.T) {
+	t.Helper()
+	if len(c.disagreements) > 0 {
+		t.Errorf("Tailor refused pods that the plugins accept on a node it could launch or use: %v", c.disagreements)
+	}
+	for i, a := range refusalAllowances {
+		if i < len(c.allowed) && c.allowed[i] > a.max {
+			t.Errorf("allowance %q let %d refusals pass, want at most %d", a.what, c.allowed[i], a.max)
+		}
+	}
+}
+
+func sumCounts(m map[string]int) int {
+	n := 0
+	for _, v := range m {
+		n += v
+	}
+	return n
+}
+
+// refusalAllowances are refusals the plugins would accept that the test
+// lets pass, each with why and a budget, about what is observed today, that
+// fails the test when exceeded. An allowance covers a refusal by the reason
+// Tailor gives, wherever the plugins accept the pod; the first that applies
+// counts it. A refusal none covers (no instance type holds the pod, a taint
+// it does not tolerate, a selector no pool meets, a host port, ...) that the
+// plugins accept fails the test.
+var refusalAllowances = []struct {
+	what    string
+	max     int
+	applies func(reason string) bool
+}{
+	{
+		what: "pool limits: the core reserves a node's limits at the capacity of the type it planned (resizing may then shrink the node), " +
+			"spends them in the order it packs its groups without putting a refused pod in another group's room, " +
+			"and does not fall back to a lighter pool once the pool it chose for a class runs out",
+		max:     380,
+		applies: func(reason string) bool { return strings.Contains(reason, " has reached its limit") },
+	},
+	{
+		what: "co-location with pending pods: a pod whose required affinity selects only pending pods waits until they run, " +
+			"or goes only where the core planned them, not where kube-scheduler finds them bound",
+		max: 440,
+		applies: func(reason string) bool {
+			return strings.Contains(reason, "pod affinity") && strings.Contains(reason, "pending too")
+		},
+	},
+	{
+		what: "affinity on hostnames: the core puts a pod next to the pods its affinity selects that run before the decision, " +
+			"not next to those it places in the decision",
+		max: 100,
+		applies: func(reason string) bool {
+			return strings.Contains(reason, "pod affinity needs it on a node that runs")
+		},
+	},
+	{
+		what: "zone spreads: the core sizes a spread over zones against the zones as they are when it assigns the class " +
+			"(existing nodes are filled first, pod affinity pins a class to one zone), kube-scheduler against the zones once every pod is bound",
+		max:     255,
+		applies: func(reason string) bool { return strings.Contains(reason, "topology spread over zones") },
+	},
+	{
+		what: "zones narrowed between pending classes: the core pins a class to one zone for its affinity and splits zones between classes " +
+			"whose anti-affinity repels each other before it knows which of them it can place",
+		max: 170,
+		applies: func(reason string) bool {
+			return strings.Contains(reason, "conflicts with topology.kubernetes.io/zone") || strings.Contains(reason, "anti-affinity allows one of its pods per zone")
+		},
+	},
+}
+
+// judgeRefusals asks kube-scheduler's plugins whether they would accept the
+// pods Tailor refused on a node Tailor could have used: an existing node or
+// one Tailor launches, with the pods bound in the end, or a fresh node of
+// any instance type and offering of a NodePool whose requirements allow it,
+// with the pool's labels and taints. The fresh nodes join the cluster all
+// at once, which can only add topology domains, each empty: a spread may
+// find its skew broken where, with one fresh node, it would not, so the
+// check errs toward agreeing. A pod accepted only on fresh nodes the pools'
+// limits, less what Tailor launches, leave no room for is counted apart.
+// Pods of one Deployment are alike, so one answers for its refused
+// siblings. It returns a description of each disagreement.
+func (sc *scenario) judgeRefusals(ctx context.Context, t *testing.T, plugins []fwk.FilterPlugin, lister *snapshotLister, nodes []*corev1.Node, bound []*corev1.Pod, r *scheduling.Result, counts *refusalCounts) []string {
+	if len(r.Unschedulable) == 0 {
+		return nil
+	}
+	if counts.disagreements == nil {
+		counts.disagreements = map[string]int{}
+		counts.allowed = make([]int, len(refusalAllowances))
+	}
+	fresh, withinLimits := sc.freshNodes(r)
+	all := append(slices.Clone(nodes), fresh...)
+	snapshot := cache.NewSnapshot(bound, all)
+	lister.SharedLister = snapshot
+	nodeInfos, err := snapshot.NodeInfos().List()
+	if err != nil {
+		t.Fatal(err)
+	}
+	type verdict struct {
+		where string // the kind of node the plugins accept the pod on
+		node  *corev1.Node
+	}
+	verdicts := map[string]verdict{} // by Deployment
+	var out []string
+	for _, u := range r.Unschedulable {
+		counts.judged++
+		deployment := u.Pod.Namespace + "/" + u.Pod.Name[:strings.LastIndex(u.Pod.Name, "-")+1]
+		v, ok := verdicts[deployment]
+		if !ok {
+			for _, n := range accepting(ctx, plugins, u.Pod, nodeInfos) {
+				kind := nodeKind(n.Name, withinLimits)
+				if v.node == nil || kindRank[kind] < kindRank[v.where] {
+					v = verdict{kind, n}
+				}
+			}
+			verdicts[deployment] = v
+		}
+		switch v.where {
+		case "":
+			counts.nowhere++
+			continue
+		case beyondLimits:
+			counts.beyondLimits++
+			continue
+		}
+		allowed := false
+		for i, a := range refusalAllowances {
+			if a.applies(u.Reason) {
+				counts.allowed[i]++
+				allowed = true
+				break
+			}
+		}
+		if allowed {
+			continue
+		}
+		counts.disagreements[v.where]++
+		out = append(out, fmt.Sprintf("Tailor refuses pod %s (%s) but the plugins accept it on %s node %s\n%s",
+			u.Pod.Name, u.Reason, v.where, v.node.Name, describeDecision(t, u.Pod, append(slices.Clone(nodes), v.node), bound, r)))
+	}
+	return out
+}
+
+// The kinds of node the plugins may accept a refused pod on, best first.
+const (
+	onExistingNode = "an existing"
+	onLaunchedNode = "a launched"
+	onFreshNode    = "a fresh"
+	beyondLimits   = "beyond limits"
+)
+
+var kindRank = map[string]int{onExistingNode: 0, onLaunchedNode: 1, onFreshNode: 2, beyondLimits: 3}
+
+func nodeKind(name string, withinLimits map[string]bool) string {
+	switch {
+	case strings.HasPrefix(name, "old-"):
+		return onExistingNode
+	case strings.HasPrefix(name, "new-"):
+		return onLaunchedNode
+	case withinLimits[name]:
+		return onFreshNode
+	}
+	return beyondLimits
+}
+
+// freshNodes are a node of every instance type and available offering of
+// every NodePool that its requirements allow, with the labels and taints a
+// node of the pool gets, and which of them the pool's limits, less what
+// Tailor launches from it (counted at capacity, as limits are), leave room
+// for.
+func (sc *scenario) freshNodes(r *scheduling.Result) ([]*corev1.Node, map[string]bool) {
+	var out []*corev1.Node
+	withinLimits := map[string]bool{}
+	for _, p := range sc.input.NodePools {
+		np := p.NodePool
+		selector := labels.NewSelector()
+		for _, req := range np.Spec.Template.Spec.Requirements {
+			lr, err := labels.NewRequirement(req.Key, selectionOperators[req.Operator], req.Values)
+			if err != nil {
+				panic(err)
+			}
+			selector = selector.Add(*lr)
+		}
+		var remaining corev1.ResourceList
+		if p.Remaining != nil {
+			remaining = p.Remaining.DeepCopy()
+			for _, nc := range r.NodeClaims {
+				if nc.NodePool != np.Name {
+					continue
+				}
+				for name, q := range remaining {
+					used := resource.MustParse("1")
+					if name != "nodes" {
+						used = nc.Candidates[0].InstanceType.Capacity[name]
+					}
+					q.Sub(used)
+					remaining[name] = q
+				}
+			}
+		}
+		for _, it := range p.InstanceTypes {
+			for _, o := range it.Offerings {
+				if !o.Available {
+					continue
+				}
+				name := fmt.Sprintf("fresh-%s-%s-%s-%s", np.Name, it.Name, o.Zone, o.CapacityType)
+				nodeLabels := it.Requirements.Labels()
+				maps.Copy(nodeLabels, np.Spec.Template.ObjectMeta.Labels)
+				nodeLabels[corev1.LabelTopologyZone] = o.Zone
+				nodeLabels[v1.LabelCapacityType] = o.CapacityType
+				nodeLabels[v1.LabelNodePool] = np.Name
+				nodeLabels[corev1.LabelHostname] = name
+				if !selector.Matches(labels.Set(nodeLabels)) {
+					continue
+				}
+				out = append(out, &corev1.Node{
+					ObjectMeta: metav1.ObjectMeta{Name: name, Labels: nodeLabels},
+					Spec:       corev1.NodeSpec{Taints: np.Spec.Template.Spec.Taints},
+					Status:     corev1.NodeStatus{Capacity: it.Capacity, Allocatable: it.Allocatable()},
+				})
+				within := true
+				for name, left := range remaining {
+					want := resource.MustParse("1")
+					if name != "nodes" {
+						want = it.Capacity[name]
+					}
+					if want.Cmp(left) > 0 {
+						within = false
+					}
+				}
+				withinLimits[name] = within
+			}
+		}
+	}
+	return out, withinLimits
+}
+
+var selectionOperators = map[corev1.NodeSelectorOperator]selection.Operator{
+	corev1.NodeSelectorOpIn: selection.In, corev1.NodeSelectorOpNotIn: selection.NotIn,
+	corev1.NodeSelectorOpExists: selection.Exists, corev1.NodeSelectorOpDoesNotExist: selection.DoesNotExist,
+	corev1.NodeSelectorOpGt: selection.GreaterThan, corev1.NodeSelectorOpLt: selection.LessThan,
+}
+
+// accepting runs the Filter plugins for a pod on every node of a snapshot,
+// as the scheduling framework does (PreFilter once over all the nodes, then
+// Filter on each node PreFilter leaves), and returns the nodes that every
+// plugin accepts.
+func accepting(ctx context.Context, plugins []fwk.FilterPlugin, pod *corev1.Pod, nodeInfos []fwk.NodeInfo) []*corev1.Node {
+	state := framework.NewCycleState()
+	ok := make([]bool, len(nodeInfos))
+	for i := range ok {
+		ok[i] = true
+	}
+	for _, p := range plugins {
+		if pre, isPre := p.(fwk.PreFilterPlugin); isPre {
+			result, status := pre.PreFilter(ctx, state, pod, nodeInfos)
+			switch {
+			case status.IsSkip():
+				continue
+			case !status.IsSuccess():
+				return nil
+			case !result.AllNodes():
+				for i, n := range nodeInfos {
+					ok[i] = ok[i] && result.NodeNames.Has(n.Node().Name)
+				}
+			}
+		}
+		for i, n := range nodeInfos {
+			ok[i] = ok[i] && p.Filter(ctx, state, pod, n).IsSuccess()
+		}
+	}
+	var out []*corev1.Node
+	for i, n := range nodeInfos {
+		if ok[i] {
+			out = append(out, n.Node())
+		}
+	}
+	return out
 }
