@@ -15,6 +15,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/util/retry"
+	"k8s.io/utils/clock"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
@@ -47,6 +48,10 @@ type Options struct {
 	// MaxConcurrentReconciles bounds parallel launches; cloud calls are
 	// slow, so it is high.
 	MaxConcurrentReconciles int
+	// Clock tells the age of claims against the timeouts and the time a
+	// drain has taken; nil means the real one. Tests set a fake one to step
+	// past the deadlines.
+	Clock clock.WithTicker
 }
 
 // Controller reconciles NodeClaims through their lifecycle.
@@ -73,8 +78,11 @@ func New(c client.Client, apiReader client.Reader, provider cloudprovider.CloudP
 	if opts.MaxConcurrentReconciles <= 0 {
 		opts.MaxConcurrentReconciles = 64
 	}
+	if opts.Clock == nil {
+		opts.Clock = clock.RealClock{}
+	}
 	return &Controller{client: c, apiReader: apiReader, provider: provider, unavailable: unavailable, recorder: recorder, opts: opts,
-		drainer: &Drainer{Client: c, Recorder: recorder}}
+		drainer: &Drainer{Client: c, Recorder: recorder, Clock: opts.Clock}}
 }
 
 // SetupWithManager registers the controller: it watches NodeClaims, and
@@ -188,8 +196,8 @@ func setReady(nc *v1.NodeClaim) {
 }
 
 // observePhase records the time from creation to a phase once.
-func observePhase(nc *v1.NodeClaim, phase string) {
-	metrics.PhaseDuration.WithLabelValues(nc.Labels[v1.LabelNodePool], phase).Observe(time.Since(nc.CreationTimestamp.Time).Seconds())
+func (c *Controller) observePhase(nc *v1.NodeClaim, phase string) {
+	metrics.PhaseDuration.WithLabelValues(nc.Labels[v1.LabelNodePool], phase).Observe(c.opts.Clock.Since(nc.CreationTimestamp.Time).Seconds())
 }
 
 // launch creates the claim's instance.
@@ -248,7 +256,7 @@ func (c *Controller) launch(ctx context.Context, nc *v1.NodeClaim) (reconcile.Re
 	if err := c.client.Status().Update(ctx, nc); err != nil {
 		return reconcile.Result{}, fmt.Errorf("record launch of NodeClaim %s: %w", nc.Name, err)
 	}
-	observePhase(nc, v1.ConditionLaunched)
+	c.observePhase(nc, v1.ConditionLaunched)
 	logger.Info("launched", "providerID", nc.Status.ProviderID, "instance", message)
 	c.recorder.Normal(nc, events.Launched, "Launch", "Launched %s (%s)", message, nc.Status.ProviderID)
 	return reconcile.Result{}, nil
@@ -302,7 +310,7 @@ func (c *Controller) register(ctx context.Context, nc *v1.NodeClaim) (reconcile.
 	}
 	nc.Status.NodeName = node.Name
 	setCondition(nc, v1.ConditionRegistered, metav1.ConditionTrue, "Registered", "Node "+node.Name)
-	observePhase(nc, v1.ConditionRegistered)
+	c.observePhase(nc, v1.ConditionRegistered)
 	c.recorder.Normal(nc, events.Registered, "Register", "Node %s joined", node.Name)
 	return reconcile.Result{}, nil
 }
@@ -347,7 +355,7 @@ func (c *Controller) initialize(ctx context.Context, nc *v1.NodeClaim) (reconcil
 		}
 	}
 	setCondition(nc, v1.ConditionInitialized, metav1.ConditionTrue, "Initialized", "")
-	observePhase(nc, v1.ConditionInitialized)
+	c.observePhase(nc, v1.ConditionInitialized)
 	c.recorder.Normal(nc, events.Initialized, "Initialize", "Node %s is ready for pods", node.Name)
 	return reconcile.Result{}, nil
 }
@@ -394,7 +402,7 @@ func isExtended(name corev1.ResourceName) bool {
 
 // untilTimeout is how long until the claim's next liveness deadline.
 func (c *Controller) untilTimeout(nc *v1.NodeClaim) time.Duration {
-	age := time.Since(nc.CreationTimestamp.Time)
+	age := c.opts.Clock.Since(nc.CreationTimestamp.Time)
 	deadline := c.opts.RegistrationTimeout
 	if !apimeta.IsStatusConditionTrue(nc.Status.Conditions, v1.ConditionLaunched) {
 		deadline = c.opts.LaunchTimeout
@@ -404,7 +412,7 @@ func (c *Controller) untilTimeout(nc *v1.NodeClaim) time.Duration {
 
 // liveness deletes a claim that has not launched or registered in time.
 func (c *Controller) liveness(ctx context.Context, nc *v1.NodeClaim) (bool, error) {
-	age := time.Since(nc.CreationTimestamp.Time)
+	age := c.opts.Clock.Since(nc.CreationTimestamp.Time)
 	launched := apimeta.IsStatusConditionTrue(nc.Status.Conditions, v1.ConditionLaunched)
 	registered := apimeta.IsStatusConditionTrue(nc.Status.Conditions, v1.ConditionRegistered)
 	switch {
@@ -451,7 +459,7 @@ func (c *Controller) finalize(ctx context.Context, nc *v1.NodeClaim) (reconcile.
 	}
 	if node != nil {
 		if drained, err := c.drain(ctx, nc, node); err != nil || !drained {
-			return reconcile.Result{RequeueAfter: drainRetry(nc)}, err
+			return reconcile.Result{RequeueAfter: drainRetry(nc, c.opts.Clock.Now())}, err
 		}
 		if node.DeletionTimestamp == nil {
 			if err := c.client.Delete(ctx, node); err != nil && !apierrors.IsNotFound(err) {
@@ -486,11 +494,11 @@ func (c *Controller) finalize(ctx context.Context, nc *v1.NodeClaim) (reconcile.
 // first, then a quarter of the time the drain has taken, up to 15 seconds, so
 // that a drain a PodDisruptionBudget holds for long is not retried every
 // second.
-func drainRetry(nc *v1.NodeClaim) time.Duration {
+func drainRetry(nc *v1.NodeClaim, now time.Time) time.Duration {
 	if nc.DeletionTimestamp == nil {
 		return time.Second
 	}
-	return min(max(time.Since(nc.DeletionTimestamp.Time)/4, time.Second), 15*time.Second)
+	return min(max(now.Sub(nc.DeletionTimestamp.Time)/4, time.Second), 15*time.Second)
 }
 
 // drain evicts the node's pods before its instance goes. A node whose
@@ -510,7 +518,7 @@ func (c *Controller) drain(ctx context.Context, nc *v1.NodeClaim, node *corev1.N
 	if err != nil {
 		return false, fmt.Errorf("drain Node %s: %w", node.Name, err)
 	}
-	if !drained || (!deadline.IsZero() && time.Now().After(deadline)) {
+	if !drained || (!deadline.IsZero() && c.opts.Clock.Now().After(deadline)) {
 		return drained, nil
 	}
 	attached, err := c.drainer.AttachedVolumes(ctx, node)

@@ -17,6 +17,7 @@ import (
 	policyv1 "k8s.io/api/policy/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/utils/clock"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	v1 "github.com/tailor-sh/tailor/api/v1"
@@ -29,6 +30,16 @@ import (
 type Drainer struct {
 	Client   client.Client
 	Recorder *events.Recorder
+	// Clock tells how long pods have been terminating and whether the
+	// deadline has passed; nil means the real one.
+	Clock clock.PassiveClock
+}
+
+func (d *Drainer) now() time.Time {
+	if d.Clock == nil {
+		return time.Now()
+	}
+	return d.Clock.Now()
 }
 
 // Drain taints the node and evicts the first tier of its pods that is not
@@ -47,11 +58,12 @@ func (d *Drainer) Drain(ctx context.Context, node *corev1.Node, deadline time.Ti
 	for i := range pods.Items {
 		list[i] = &pods.Items[i]
 	}
-	plan := drain.NewPlan(list, time.Now())
+	now := d.now()
+	plan := drain.NewPlan(list, now)
 	if plan.Empty() {
 		return true, nil
 	}
-	if !deadline.IsZero() && time.Now().After(deadline) {
+	if !deadline.IsZero() && now.After(deadline) {
 		for _, pod := range plan.All() {
 			if pod.DeletionTimestamp == nil {
 				d.Recorder.Warning(pod, events.Evicted, "Drain", "Deleted: the terminationGracePeriod of Node %s has run out", node.Name)

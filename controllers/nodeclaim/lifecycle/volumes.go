@@ -3,7 +3,6 @@ package lifecycle
 import (
 	"context"
 	"fmt"
-	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	storagev1 "k8s.io/api/storage/v1"
@@ -43,7 +42,7 @@ func (d *Drainer) AttachedVolumes(ctx context.Context, node *corev1.Node) ([]str
 	for i := range pods.Items {
 		list[i] = &pods.Items[i]
 	}
-	for _, p := range drain.NewPlan(list, time.Now()).All() {
+	for _, p := range drain.NewPlan(list, d.now()).All() {
 		drained[p] = true
 	}
 	inUse := map[string]bool{}
