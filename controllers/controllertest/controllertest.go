@@ -5,6 +5,11 @@
 package controllertest
 
 import (
+	"fmt"
+	"strings"
+	"sync"
+
+	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	toolsevents "k8s.io/client-go/tools/events"
@@ -57,4 +62,86 @@ func Drain(ch chan string) []string {
 			return out
 		}
 	}
+}
+
+// Event is one event a Log received.
+type Event struct {
+	// Object is the name of the object the event is about, with its
+	// namespace if it has one: "default/web-1", "my-pool".
+	Object string
+	// Type is Normal or Warning.
+	Type   string
+	Reason string
+	Note   string
+}
+
+func (e Event) String() string {
+	return fmt.Sprintf("%s %s %s: %s", e.Type, e.Reason, e.Object, e.Note)
+}
+
+// Log is an event recorder that keeps every event with the object it is
+// about, so that a test can tell which pod was told what.
+type Log struct {
+	mu     sync.Mutex
+	events []Event
+}
+
+// NewLog returns a recorder for the controllers and the Log it writes to.
+func NewLog() (*events.Recorder, *Log) {
+	l := &Log{}
+	return events.NewRecorder(l), l
+}
+
+// Eventf records an event; it implements client-go's EventRecorder.
+func (l *Log) Eventf(regarding, _ runtime.Object, eventtype, reason, _, note string, args ...any) {
+	name := ""
+	if accessor, err := meta.Accessor(regarding); err == nil {
+		name = accessor.GetName()
+		if ns := accessor.GetNamespace(); ns != "" {
+			name = ns + "/" + name
+		}
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.events = append(l.events, Event{Object: name, Type: eventtype, Reason: reason, Note: fmt.Sprintf(note, args...)})
+}
+
+// Events returns the events recorded so far.
+func (l *Log) Events() []Event {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return append([]Event(nil), l.events...)
+}
+
+// Find returns the events about object with reason.
+func (l *Log) Find(object, reason string) []Event {
+	var out []Event
+	for _, e := range l.Events() {
+		if e.Object == object && e.Reason == reason {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+// Has reports whether an event about object with reason has a note that
+// contains every one of the parts.
+func (l *Log) Has(object, reason string, parts ...string) bool {
+	for _, e := range l.Find(object, reason) {
+		all := true
+		for _, part := range parts {
+			all = all && strings.Contains(e.Note, part)
+		}
+		if all {
+			return true
+		}
+	}
+	return false
+}
+
+// Reset forgets the events recorded so far.
+func (l *Log) Reset() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.events = nil
 }
