@@ -14,7 +14,6 @@ import (
 	"k8s.io/apimachinery/pkg/api/resource"
 
 	v1 "github.com/tailor-sh/tailor/api/v1"
-	"github.com/tailor-sh/tailor/cloudprovider"
 	"github.com/tailor-sh/tailor/core/instancetype"
 	"github.com/tailor-sh/tailor/core/requirements"
 )
@@ -217,7 +216,7 @@ func buildInstanceType(spec InstanceType, region string, model overheadModel) (*
 // and resources, then adds the catalog's own labels, which may only be
 // well-known ones.
 func wellKnownLabels(spec InstanceType, capacity corev1.ResourceList) (map[string]string, error) {
-	name := cloudprovider.ParseInstanceName(spec.Name)
+	name := instancetype.ParseInstanceName(spec.Name)
 	labels := map[string]string{
 		corev1.LabelInstanceTypeStable: spec.Name,
 		corev1.LabelArchStable:         spec.Arch,
