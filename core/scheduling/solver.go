@@ -649,6 +649,8 @@ type packer struct {
 	byValue, byDensity []int
 }
 
+// newPacker orders the group's classes by the value of their pods, most
+// valuable first, since fills take whole counts in that order.
 func (s *solver) newPacker(g *group) *packer {
 	value := s.standaloneValue(g)
 	classes := slices.Clone(g.classes)
