@@ -21,7 +21,7 @@ import (
 
 	v1 "github.com/tailor-sh/tailor/api/v1"
 	"github.com/tailor-sh/tailor/cloudprovider"
-	"github.com/tailor-sh/tailor/cloudprovider/catalog"
+	"github.com/tailor-sh/tailor/core/catalog"
 	"github.com/tailor-sh/tailor/embedded"
 	"github.com/tailor-sh/tailor/operator"
 )

@@ -73,6 +73,9 @@ type ports struct {
 // ServiceAccount exists, so that pods can be created at once. On error every
 // process that was started is stopped again.
 func Start(ctx context.Context, cfg Config) (_ *Cluster, err error) {
+	if err := checkPlatform(); err != nil {
+		return nil, err
+	}
 	began := time.Now()
 	c := &Cluster{Dir: cfg.Dir, Binary: cfg.Binary, progress: cfg.Progress}
 	if c.progress == nil {

@@ -31,14 +31,7 @@ func (c *Cluster) start(component string, args ...string) error {
 	cmd := exec.Command(c.Binary, append([]string{component}, args...)...)
 	cmd.Dir = c.Dir
 	cmd.Stdout, cmd.Stderr = log, log
-	cmd.SysProcAttr = &syscall.SysProcAttr{
-		// Its own process group: a ^C in the terminal reaches only the
-		// parent, which then stops the components in order.
-		Setpgid: true,
-		// If the parent dies without stopping them (kill -9, a panic in a
-		// test), the kernel kills the components, so none is left behind.
-		Pdeathsig: syscall.SIGKILL,
-	}
+	cmd.SysProcAttr = componentProcAttr()
 	if err := cmd.Start(); err != nil {
 		log.Close()
 		return fmt.Errorf("start %s: %w", component, err)

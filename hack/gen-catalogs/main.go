@@ -1,6 +1,6 @@
 // Command gen-catalogs derives Tailor's built-in instance catalogs from the
 // public price and limit data in the workspace's shared/data folder, and
-// writes them to cloudprovider/catalog/builtin. The output is committed; users
+// writes them to core/catalog/builtin. The output is committed; users
 // and CI never need the input. Run it from the repository root:
 //
 //	go run ./hack/gen-catalogs -data ../shared/data
@@ -21,12 +21,12 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/tailor-sh/tailor/cloudprovider/catalog"
+	"github.com/tailor-sh/tailor/core/catalog"
 )
 
 func main() {
 	data := flag.String("data", "../shared/data", "folder with the source data")
-	out := flag.String("out", "cloudprovider/catalog/builtin", "folder to write the catalogs to")
+	out := flag.String("out", "core/catalog/builtin", "folder to write the catalogs to")
 	flag.Parse()
 	for name, build := range map[string]func(string) (*catalog.File, error){
 		"aws-us-west-2":   awsCatalog,

@@ -10,7 +10,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
-	"github.com/tailor-sh/tailor/cloudprovider/catalog"
+	"github.com/tailor-sh/tailor/core/catalog"
 	"github.com/tailor-sh/tailor/core/instancetype"
 	simv1 "github.com/tailor-sh/tailor/providers/sim/api/v1"
 )

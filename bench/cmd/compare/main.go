@@ -26,7 +26,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	karpv1 "sigs.k8s.io/karpenter/pkg/apis/v1"
 
-	"github.com/tailor-sh/tailor/cloudprovider/catalog"
+	"github.com/tailor-sh/tailor/core/catalog"
 	"github.com/tailor-sh/tailor/core/instancetype"
 	"github.com/tailor-sh/tailor/core/scheduling/workload"
 )

@@ -25,7 +25,7 @@ import (
 	"k8s.io/utils/ptr"
 
 	v1 "github.com/tailor-sh/tailor/api/v1"
-	"github.com/tailor-sh/tailor/cloudprovider/catalog"
+	"github.com/tailor-sh/tailor/core/catalog"
 	"github.com/tailor-sh/tailor/core/instancetype"
 	"github.com/tailor-sh/tailor/core/scheduling"
 )
