@@ -69,6 +69,9 @@ type fixture struct {
 	cloud  *fakecloud.CloudProvider
 	clock  *testingclock.FakeClock
 	events chan string
+	// informers stand in for the cache's: only the deletions they are
+	// told of reach the cluster state.
+	informers *informertest.FakeInformers
 	// seen are the events published so far.
 	seen []string
 	c    *Controller
@@ -90,12 +93,13 @@ func newFixture(t *testing.T, objs ...client.Object) *fixture {
 		WithIndex(&v1.NodeClaim{}, state.FieldNodeClaimProviderID, func(o client.Object) []string { return []string{o.(*v1.NodeClaim).Status.ProviderID} }).
 		Build()
 	ctx := context.Background()
-	cluster, err := state.New(ctx, &readerCache{FakeInformers: &informertest.FakeInformers{Scheme: scheme}, reader: c})
+	informers := &informertest.FakeInformers{Scheme: scheme}
+	cluster, err := state.New(ctx, &readerCache{FakeInformers: informers, reader: c})
 	if err != nil {
 		t.Fatal(err)
 	}
 	f := &fixture{
-		t: t, ctx: ctx, client: c,
+		t: t, ctx: ctx, client: c, informers: informers,
 		cloud:  &fakecloud.CloudProvider{InstanceTypes: []*instancetype.InstanceType{small, medium, large}},
 		clock:  testingclock.NewFakeClock(epoch),
 		events: make(chan string, 1000),
@@ -196,6 +200,51 @@ func (f *fixture) replacements() []v1.NodeClaim {
 		f.t.Fatal(err)
 	}
 	return slices.DeleteFunc(list.Items, func(nc v1.NodeClaim) bool { return nc.Annotations[v1.AnnotationReplaces] == "" })
+}
+
+// remove deletes a NodeClaim for good, finalizers and all, and tells the
+// cluster state as its informer would.
+func (f *fixture) remove(name string) {
+	f.t.Helper()
+	nc := f.nodeClaim(name)
+	if nc == nil {
+		f.t.Fatalf("NodeClaim %s is already gone", name)
+	}
+	nc.Finalizers = nil
+	if err := f.client.Update(f.ctx, nc); err != nil {
+		f.t.Fatal(err)
+	}
+	if err := f.client.Delete(f.ctx, nc); err != nil {
+		f.t.Fatal(err)
+	}
+	informer, err := f.informers.FakeInformerFor(f.ctx, &v1.NodeClaim{})
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	informer.Delete(nc)
+}
+
+// join makes a NodeClaim's Node join, initialized, as the lifecycle
+// controller would.
+func (f *fixture) join(name string, pool *v1.NodePool) {
+	f.t.Helper()
+	nc := f.nodeClaim(name)
+	it := small
+	for _, candidate := range f.cloud.InstanceTypes {
+		if slices.ContainsFunc(nc.Spec.Requirements, func(r v1.NodeSelectorRequirementWithMinValues) bool {
+			return r.Key == corev1.LabelInstanceTypeStable && len(r.Values) > 0 && r.Values[0] == candidate.Name
+		}) {
+			it = candidate
+		}
+	}
+	joined, n := node(name, pool, it)
+	nc.Labels, nc.Status = joined.Labels, joined.Status
+	if err := f.client.Status().Update(f.ctx, nc); err != nil {
+		f.t.Fatal(err)
+	}
+	if err := f.client.Create(f.ctx, n); err != nil {
+		f.t.Fatal(err)
+	}
 }
 
 // tainted reports whether the Node carries the disrupted taint.

@@ -50,9 +50,13 @@ func TestEmptyNodes(t *testing.T) {
 		{name: "an unreadable budget blocks", pool: func(np *v1.NodePool) { np.Spec.Disruption.Budgets = []v1.Budget{{Nodes: "all"}} },
 			wait: testConsolidateAfter, says: "Budgets cannot be read"},
 		{name: "initialized within the nominations' grace", pool: func(np *v1.NodePool) { np.Spec.Disruption.ConsolidateAfter = v1.NewNillableDuration(0) },
-			node: func(nc *v1.NodeClaim, _ *corev1.Node) { nc.Status.Conditions[2].LastTransitionTime = metav1.NewTime(epoch.Add(-state.NominationGrace / 2)) }},
+			node: func(nc *v1.NodeClaim, _ *corev1.Node) {
+				nc.Status.Conditions[2].LastTransitionTime = metav1.NewTime(epoch.Add(-state.NominationGrace / 2))
+			}},
 		{name: "initialized the nominations' grace ago", pool: func(np *v1.NodePool) { np.Spec.Disruption.ConsolidateAfter = v1.NewNillableDuration(0) },
-			node: func(nc *v1.NodeClaim, _ *corev1.Node) { nc.Status.Conditions[2].LastTransitionTime = metav1.NewTime(epoch.Add(-state.NominationGrace / 2)) },
+			node: func(nc *v1.NodeClaim, _ *corev1.Node) {
+				nc.Status.Conditions[2].LastTransitionTime = metav1.NewTime(epoch.Add(-state.NominationGrace / 2))
+			},
 			wait: state.NominationGrace / 2, deleted: true},
 		{name: "not initialized", node: func(_ *v1.NodeClaim, n *corev1.Node) { delete(n.Labels, v1.LabelNodeInitialized) }, wait: time.Hour},
 		{name: "already being deleted by someone else", node: func(nc *v1.NodeClaim, _ *corev1.Node) { nc.DeletionTimestamp = &metav1.Time{Time: epoch} },
