@@ -15,6 +15,9 @@ import (
 	"os"
 	"path/filepath"
 	"time"
+
+	certutil "k8s.io/client-go/util/cert"
+	"k8s.io/client-go/util/keyutil"
 )
 
 // pki is the set of credentials of one cluster, as files under dir.
@@ -51,24 +54,11 @@ func (p pki) ensure() error {
 	if err != nil {
 		return err
 	}
-	caTemplate := &x509.Certificate{
-		SerialNumber:          serial(),
-		Subject:               pkix.Name{CommonName: "tailor-embedded-ca"},
-		NotBefore:             now,
-		NotAfter:              now.Add(validity),
-		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature,
-		BasicConstraintsValid: true,
-		IsCA:                  true,
-	}
-	caDER, err := x509.CreateCertificate(rand.Reader, caTemplate, caTemplate, caKey.Public(), caKey)
+	ca, err := certutil.NewSelfSignedCACert(certutil.Config{CommonName: "tailor-embedded-ca"}, caKey)
 	if err != nil {
 		return fmt.Errorf("create CA certificate: %w", err)
 	}
-	ca, err := x509.ParseCertificate(caDER)
-	if err != nil {
-		return err
-	}
-	if err := writeCert(p.caCert(), caDER); err != nil {
+	if err := writeCert(p.caCert(), ca); err != nil {
 		return err
 	}
 	if err := writeKey(p.caKey(), caKey); err != nil {
@@ -116,9 +106,13 @@ func (p pki) ensure() error {
 	if err != nil {
 		return err
 	}
-	return os.WriteFile(p.saPub(), pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: pubDER}), 0o600)
+	return os.WriteFile(p.saPub(), pem.EncodeToMemory(&pem.Block{Type: keyutil.PublicKeyBlockType, Bytes: pubDER}), 0o600)
 }
 
+// issue signs a leaf certificate with the CA. client-go's cert utilities
+// make self-signed and CA certificates but sign no others (kubeadm's signer
+// lives in k8s.io/kubernetes, which the product does not import), so this
+// one call to crypto/x509 stays.
 func (p pki) issue(template, ca *x509.Certificate, caKey crypto.Signer, certPath, keyPath string) error {
 	key, err := newKey()
 	if err != nil {
@@ -128,7 +122,11 @@ func (p pki) issue(template, ca *x509.Certificate, caKey crypto.Signer, certPath
 	if err != nil {
 		return fmt.Errorf("issue certificate %s: %w", template.Subject.CommonName, err)
 	}
-	if err := writeCert(certPath, der); err != nil {
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		return err
+	}
+	if err := writeCert(certPath, cert); err != nil {
 		return err
 	}
 	return writeKey(keyPath, key)
@@ -148,16 +146,20 @@ func serial() *big.Int {
 	return n
 }
 
-func writeCert(path string, der []byte) error {
-	return os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600)
-}
-
-func writeKey(path string, key *ecdsa.PrivateKey) error {
-	der, err := x509.MarshalPKCS8PrivateKey(key)
+func writeCert(path string, cert *x509.Certificate) error {
+	data, err := certutil.EncodeCertificates(cert)
 	if err != nil {
 		return err
 	}
-	return os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o600)
+	return certutil.WriteCert(path, data)
+}
+
+func writeKey(path string, key *ecdsa.PrivateKey) error {
+	data, err := keyutil.MarshalPrivateKeyToPEM(key)
+	if err != nil {
+		return err
+	}
+	return keyutil.WriteKey(path, data)
 }
 
 func fileExists(path string) bool {
