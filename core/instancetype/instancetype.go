@@ -65,7 +65,9 @@ type Overhead struct {
 	EvictionThreshold corev1.ResourceList
 }
 
-// Total is the sum of all overheads.
+// Total is the sum of all overheads. (apimachinery has no ResourceList sum;
+// k8s.io/apiserver's quota helpers would bring admission and CEL into the
+// core.)
 func (o Overhead) Total() corev1.ResourceList {
 	out := corev1.ResourceList{}
 	for _, list := range []corev1.ResourceList{o.KubeReserved, o.SystemReserved, o.EvictionThreshold} {

@@ -75,6 +75,9 @@ func (b *Budget) mostOf(nc *v1.NodeClaim) corev1.ResourceList {
 	return out
 }
 
+// maxInto raises each quantity of into to list's where list's is larger.
+// apimachinery has no ResourceList arithmetic; k8s.io/apiserver's quota
+// helpers do, but would bring admission and CEL into the pure core.
 func maxInto(into, list corev1.ResourceList) {
 	for name, q := range list {
 		if have, ok := into[name]; !ok || q.Cmp(have) > 0 {
