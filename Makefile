@@ -3,7 +3,7 @@
 GO ?= go
 TOOL = $(GO) tool -modfile=hack/tools/go.mod
 
-.PHONY: all test test-short controlplane generate verify-generated lint fuzz bench
+.PHONY: all test test-short controlplane generate verify-generated lint fuzz bench cross
 
 ## bench: Tailor's core against Karpenter's scheduler on the same pods (minutes; see bench/README.md).
 bench:
@@ -41,6 +41,15 @@ lint:
 	$(TOOL) staticcheck ./...
 	cd embedded/controlplane && $(GO) vet ./... && $(GO) tool -modfile=../../hack/tools/go.mod staticcheck ./...
 	cd bench && $(GO) vet ./... && $(GO) tool -modfile=../hack/tools/go.mod staticcheck ./...
+
+## cross: build the binaries for the platforms users run them on (the
+## embedded cluster itself runs on Linux only and says so elsewhere).
+CROSS_PLATFORMS ?= darwin/arm64 linux/arm64 darwin/amd64 linux/amd64
+cross:
+	@for p in $(CROSS_PLATFORMS); do \
+		echo "build ./cmd/tailor ./cmd/tailor-controller for $$p"; \
+		GOOS=$${p%/*} GOARCH=$${p#*/} CGO_ENABLED=0 $(GO) build -o /dev/null ./cmd/tailor ./cmd/tailor-controller || exit 1; \
+	done
 
 ## fuzz: run each fuzz target for a while.
 fuzz:

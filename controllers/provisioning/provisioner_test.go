@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -70,15 +71,15 @@ func newFixture(t *testing.T, objs ...client.Object) *fixture {
 			fakecloud.InstanceType("large", "8", "32Gi", 0.4, "a", "b"),
 		}}},
 	}
-	created := 0
+	// The provisioner creates claims in parallel.
+	var created atomic.Int64
 	f.client = controllertest.NewClientBuilder(objs...).WithInterceptorFuncs(interceptor.Funcs{
 		Create: func(ctx context.Context, c client.WithWatch, obj client.Object, opts ...client.CreateOption) error {
 			if _, ok := obj.(*v1.NodeClaim); ok && f.createErr != nil {
 				return f.createErr
 			}
-			created++
 			obj.SetCreationTimestamp(metav1.NewTime(f.clock.Now()))
-			obj.SetUID(types.UID(fmt.Sprintf("uid-%d", created)))
+			obj.SetUID(types.UID(fmt.Sprintf("uid-%d", created.Add(1))))
 			return c.Create(ctx, obj, opts...)
 		},
 	}).Build()
