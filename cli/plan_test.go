@@ -174,3 +174,54 @@ spec:
 		}
 	}
 }
+
+// TestPlanPricesEachPoolFromItsNodeClass checks that tailor plan asks the
+// provider registry which catalog a node class in the manifests names, and
+// that --catalog, when given, wins.
+func TestPlanPricesEachPoolFromItsNodeClass(t *testing.T) {
+	manifests := `apiVersion: sim.tailor.sh/v1
+kind: SimNodeClass
+metadata: {name: gce}
+spec: {catalog: gce-us-central1}
+---
+apiVersion: tailor.sh/v1
+kind: NodePool
+metadata: {name: gce}
+spec:
+  template:
+    spec:
+      nodeClassRef: {group: sim.tailor.sh, kind: SimNodeClass, name: gce}
+---
+apiVersion: v1
+kind: Pod
+metadata: {name: app}
+spec:
+  containers:
+  - name: app
+    image: app
+    resources: {requests: {cpu: "1", memory: 1Gi}}
+`
+	path := t.TempDir() + "/m.yaml"
+	if err := os.WriteFile(path, []byte(manifests), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name       string
+		options    planOptions
+		wantPrefix string
+	}{
+		{"the node class's catalog", planOptions{catalog: "aws-us-west-2"}, "Catalog gce-us-central1;"},
+		{"--catalog given", planOptions{catalog: "aws-us-west-2", catalogSet: true}, "Catalog aws-us-west-2;"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var stdout, stderr bytes.Buffer
+			tc.options.files, tc.options.output = []string{path}, "table"
+			if err := runPlan(&stdout, &stderr, tc.options); err != nil {
+				t.Fatalf("plan: %v\n%s", err, stderr.String())
+			}
+			if !strings.Contains(stdout.String(), tc.wantPrefix) {
+				t.Errorf("plan says\n%s\nwant %q", stdout.String(), tc.wantPrefix)
+			}
+		})
+	}
+}
