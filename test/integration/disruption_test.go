@@ -67,6 +67,37 @@ func (e *env) eventually(timeout time.Duration, what string, cond func() bool) {
 	}
 }
 
+// disruptionPassAfter returns once the disruption controller has finished a
+// pass that started at least d from now, so that a test can assert that a
+// decision was not taken. Every pass that judges drift stamps the current
+// template hash version back on a NodeClaim that lacks it, once per pass:
+// the claim's version is rewound and its restamping awaited, the first time
+// until d has passed too. The pass that restamps it the second time started
+// after d; the one that restamps it the third time started after that one
+// finished. The claim must be one that disruption may judge (initialized,
+// not being disrupted), and its pool's template unchanged.
+func (e *env) disruptionPassAfter(d time.Duration, claim string) {
+	e.t.Helper()
+	start := time.Now()
+	for round := range 3 {
+		nc := &v1.NodeClaim{}
+		if err := e.client.Get(context.Background(), client.ObjectKey{Name: claim}, nc); err != nil {
+			e.t.Fatal(err)
+		}
+		patch := client.MergeFrom(nc.DeepCopy())
+		metav1.SetMetaDataAnnotation(&nc.ObjectMeta, v1.AnnotationNodePoolHashVersion, "rewound-by-test")
+		if err := e.client.Patch(context.Background(), nc, patch); err != nil {
+			e.t.Fatal(err)
+		}
+		e.eventually(d+30*time.Second, fmt.Sprintf("a disruption pass restamps NodeClaim %s (round %d)", claim, round+1), func() bool {
+			got := &v1.NodeClaim{}
+			stamped := e.client.Get(context.Background(), client.ObjectKey{Name: claim}, got) == nil &&
+				got.Annotations[v1.AnnotationNodePoolHashVersion] == v1.TemplateHashVersion
+			return stamped && (round > 0 || time.Since(start) >= d)
+		})
+	}
+}
+
 // twoHalfEmptyNodes runs four pods of 700m on two m5.large nodes, then
 // scales them to two, one left on each node: a pod deletion cost keeps one
 // pod of each node.
@@ -229,8 +260,12 @@ func TestConsolidationIsBlocked(t *testing.T) {
 			if tc.after != nil {
 				tc.after(e, tc.name)
 			}
+			// Both nodes were judged and kept; a consolidation proposed
+			// before they were blocked would be carried out, or dropped,
+			// within the validation delay.
 			e.waitEvent("DisruptionBlocked", tc.says, &claims[0].ObjectMeta)
-			time.Sleep(5 * time.Second)
+			e.waitEvent("DisruptionBlocked", tc.says, &claims[1].ObjectMeta)
+			e.disruptionPassAfter(testOptions.ValidationDelay, claims[1].Name)
 			if n := len(e.liveClaims(pool.Name)); n != 2 {
 				t.Errorf("%d nodes left, want both kept", n)
 			}
@@ -399,12 +434,12 @@ func TestBudgetWindowInATimeZone(t *testing.T) {
 	status(0, ptr.To(time.Date(2026, 11, 30, 10, 0, 0, 0, ny)))
 	e.scale("window", 0)
 	// Empty for over consolidateAfter and past the 10 s after its
-	// initialization, but the window is open.
-	time.Sleep(12 * time.Second)
+	// initialization, but the window is open: the pass that would have
+	// removed it says so instead.
+	e.waitEvent("DisruptionBlocked", "budgets allow no more", &claim.ObjectMeta)
 	if len(e.liveClaims(pool.Name)) != 1 {
 		t.Fatalf("the empty node was removed while the budget window was open")
 	}
-	e.waitEvent("DisruptionBlocked", "budgets allow no more", &claim.ObjectMeta)
 
 	calendar.SetTime(time.Date(2026, 11, 30, 10, 0, 1, 0, ny))
 	e.eventually(10*time.Second, "the empty node goes once the window closes", func() bool { return len(e.liveClaims(pool.Name)) == 0 })

@@ -2,10 +2,12 @@ package integration
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
 
+	dto "github.com/prometheus/client_model/go"
 	corev1 "k8s.io/api/core/v1"
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/api/resource"
@@ -14,6 +16,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	v1 "github.com/tailor-sh/tailor/api/v1"
+	"github.com/tailor-sh/tailor/metrics"
 	"github.com/tailor-sh/tailor/providers/sim"
 	simv1 "github.com/tailor-sh/tailor/providers/sim/api/v1"
 )
@@ -55,9 +58,13 @@ func TestLimitsAcrossBatches(t *testing.T) {
 			time.Sleep(50 * time.Millisecond)
 		}
 	}()
+	// Each wave comes once the last one's batch has created its NodeClaims
+	// (one per pod, four at most), while they launch.
+	claimed := 0
 	for i, wave := range []int32{2, 2, 3} {
 		e.deployment("wave-"+string(rune('a'+i)), wave, spec)
-		time.Sleep(1500 * time.Millisecond) // a batch window and a half: a new batch while the last launches
+		claimed = min(claimed+int(wave), 4)
+		e.eventually(30*time.Second, fmt.Sprintf("wave %d's NodeClaims", i+1), func() bool { return len(e.claims(pool.Name)) >= claimed })
 	}
 	// 4 nodes of 2 cpu fit in the limit; 3 pods must wait.
 	var running int
@@ -87,7 +94,7 @@ func TestLimitsAcrossBatches(t *testing.T) {
 			break
 		}
 	}
-	time.Sleep(3 * time.Second) // more batches come and go
+	e.waitBatches(1) // more batches come and go
 	select {
 	case total := <-overshoot:
 		t.Fatalf("NodePool %s reached %s cpu, past its limit of 8", pool.Name, total)
@@ -215,13 +222,33 @@ func TestImpossiblePod(t *testing.T) {
 	}
 	ev := e.waitEvent("FailedProvisioning", "cpu", &pod.ObjectMeta)
 	t.Logf("event: %s", ev.Message)
-	time.Sleep(12 * time.Second) // past the provisioner's resync
+	e.waitBatches(1) // the provisioner decides the pod again
 	if claims := e.claims(pool.Name); len(claims) != 0 {
 		t.Errorf("%d NodeClaims launched for a pod no instance type can hold", len(claims))
 	}
 	if n := e.countEvents("FailedProvisioning", &pod.ObjectMeta); n != 1 {
 		t.Errorf("%d FailedProvisioning events, want 1 (repeats are held back)", n)
 	}
+}
+
+// batches is how many batches with pending pods the provisioners of this
+// process have started.
+func batches(t testing.TB) uint64 {
+	t.Helper()
+	m := &dto.Metric{}
+	if err := metrics.BatchSize.Write(m); err != nil {
+		t.Fatal(err)
+	}
+	return m.GetHistogram().GetSampleCount()
+}
+
+// waitBatches returns once the provisioner has finished n batches with
+// pending pods that started after the call: batches run one after another,
+// so the n+1th to start after it has seen the nth finish.
+func (e *env) waitBatches(n int) {
+	e.t.Helper()
+	from := batches(e.t)
+	e.eventually(time.Minute, fmt.Sprintf("%d provisioning batches", n+1), func() bool { return batches(e.t) >= from+uint64(n)+1 })
 }
 
 // waitEvent waits for an event with the reason about obj whose message

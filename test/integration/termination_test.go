@@ -56,10 +56,9 @@ func TestDeletingANodeClaimDrainsItsNode(t *testing.T) {
 	if err := e.client.Delete(ctx, &victim); err != nil {
 		t.Fatal(err)
 	}
+	// The drain tried to evict the pod and was refused: the budget held it.
 	e.waitEvent("DrainBlocked", "", &pods[0].ObjectMeta)
-	time.Sleep(3 * time.Second)
-	node := e.node(victim.Status.NodeName)
-	if !hasTaint(node, v1.TaintKeyDisrupted) {
+	if node := e.node(victim.Status.NodeName); !hasTaint(node, v1.TaintKeyDisrupted) {
 		t.Errorf("the draining node is not tainted %s", v1.TaintKeyDisrupted)
 	}
 	if running, err := e.pods(ctx, "drain"); err != nil || len(running) != 1 || running[0].Name != pods[0].Name {
@@ -141,12 +140,17 @@ func TestTerminationGracePeriodEndsADrain(t *testing.T) {
 			})
 			d := e.deployment(tc.name, 1, podSpec(pool.Name, "500m", "512Mi"))
 			tc.block(e, d)
-			pods := e.waitRunning(tc.name, 1, time.Minute)
 			// The annotation rolls the Deployment: wait for its new pod.
-			for len(pods) != 1 || tc.name == "do-not-disrupt" && pods[0].Annotations[v1.AnnotationDoNotDisrupt] != "true" || pods[0].DeletionTimestamp != nil {
-				time.Sleep(200 * time.Millisecond)
-				pods = e.waitRunning(tc.name, 1, time.Minute)
-			}
+			var pods []corev1.Pod
+			e.eventually(time.Minute, "the Deployment's one pod runs", func() bool {
+				var err error
+				if pods, err = e.pods(context.Background(), tc.name); err != nil || len(pods) != 1 {
+					return false
+				}
+				p := pods[0]
+				return p.Status.Phase == corev1.PodRunning && p.DeletionTimestamp == nil &&
+					(tc.name != "do-not-disrupt" || p.Annotations[v1.AnnotationDoNotDisrupt] == "true")
+			})
 			claims := e.waitClaimsReady(pool.Name, time.Minute)
 			var victim v1.NodeClaim
 			for _, nc := range claims {
@@ -198,8 +202,9 @@ func TestTerminationWaitsForVolumesToDetach(t *testing.T) {
 	if err := e.client.Delete(ctx, &claim); err != nil {
 		t.Fatal(err)
 	}
+	// Termination drained the node and now waits for the volume: the
+	// instance must outlast the attachment.
 	e.waitEvent("WaitingForVolumes", pv, &claim.ObjectMeta)
-	time.Sleep(2 * time.Second)
 	if err := e.client.Get(ctx, client.ObjectKeyFromObject(&claim), &v1.NodeClaim{}); err != nil {
 		t.Fatalf("the NodeClaim went while a volume was attached: %v", err)
 	}
