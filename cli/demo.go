@@ -10,6 +10,8 @@ import (
 	"strings"
 	"time"
 
+	"k8s.io/apimachinery/pkg/util/sets"
+
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
@@ -207,13 +209,13 @@ func demoSummary(ctx context.Context, out io.Writer, c client.Client, op *operat
 		price += instancetype.Price(nc, its)
 		types[nc.Labels[v1.LabelCapacityType]+" "+nc.Labels[corev1.LabelInstanceTypeStable]]++
 	}
-	used := map[string]bool{}
+	used := sets.New[string]()
 	for _, p := range pods {
-		used[p.Spec.NodeName] = true
+		used.Insert(p.Spec.NodeName)
 	}
 	empty := 0
 	for i := range claims {
-		if !used[claims[i].Status.NodeName] {
+		if !used.Has(claims[i].Status.NodeName) {
 			empty++
 		}
 	}

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"time"
 
+	"k8s.io/apimachinery/pkg/util/sets"
+
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/utils/ptr"
@@ -77,7 +79,7 @@ func demoScaleDown(ctx context.Context, out io.Writer, c client.Client, op *oper
 			return fmt.Errorf("scale Deployment %s: %w", w.name, err)
 		}
 	}
-	told := map[string]bool{}
+	told := sets.New[string]()
 	lastCount, changed := len(claimsBefore), time.Now()
 	ticker := time.NewTicker(500 * time.Millisecond)
 	defer ticker.Stop()
@@ -88,11 +90,11 @@ func demoScaleDown(ctx context.Context, out io.Writer, c client.Client, op *oper
 		}
 		slices.SortFunc(events.Items, func(a, b corev1.Event) int { return a.CreationTimestamp.Compare(b.CreationTimestamp.Time) })
 		for _, ev := range events.Items {
-			if ev.InvolvedObject.Kind != "NodePool" || ev.InvolvedObject.Name != pool.Name || told[ev.Name] || ev.CreationTimestamp.Time.Before(began.Truncate(time.Second)) {
+			if ev.InvolvedObject.Kind != "NodePool" || ev.InvolvedObject.Name != pool.Name || told.Has(ev.Name) || ev.CreationTimestamp.Time.Before(began.Truncate(time.Second)) {
 				continue
 			}
 			if ev.Reason == "Disrupted" || ev.Reason == "DisruptionAborted" {
-				told[ev.Name] = true
+				told.Insert(ev.Name)
 				decision, _, _ := strings.Cut(ev.Message, "; pods: ")
 				fmt.Fprintf(out, "%s  %s\n", stamp(), decision)
 			}

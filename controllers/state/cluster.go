@@ -7,6 +7,8 @@ import (
 	"sync"
 	"time"
 
+	"k8s.io/apimachinery/pkg/util/sets"
+
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	policyv1 "k8s.io/api/policy/v1"
@@ -275,11 +277,11 @@ func (c *Cluster) join(nodes []corev1.Node, claims []v1.NodeClaim, pods map[stri
 		}
 	}
 	var out []*StateNode
-	paired := map[string]bool{}
-	seen := map[string]bool{}
+	paired := sets.New[string]()
+	seen := sets.New[string]()
 	for i := range claims {
 		nc := &claims[i]
-		seen[nc.Name] = true
+		seen.Insert(nc.Name)
 		sn := &StateNode{NodeClaim: nc}
 		if id := nc.Status.ProviderID; id != "" {
 			sn.Node = byProviderID[id]
@@ -288,13 +290,13 @@ func (c *Cluster) join(nodes []corev1.Node, claims []v1.NodeClaim, pods map[stri
 			sn.Node = byName[nc.Status.NodeName]
 		}
 		if sn.Node != nil {
-			paired[sn.Node.Name] = true
+			paired.Insert(sn.Node.Name)
 			sn.Pods = pods[sn.Node.Name]
 		}
 		out = append(out, sn)
 	}
 	for i := range nodes {
-		if n := &nodes[i]; !paired[n.Name] {
+		if n := &nodes[i]; !paired.Has(n.Name) {
 			out = append(out, &StateNode{Node: n, Pods: pods[n.Name]})
 		}
 	}
@@ -308,7 +310,7 @@ func (c *Cluster) join(nodes []corev1.Node, claims []v1.NodeClaim, pods map[stri
 	}
 	for name, cr := range c.created {
 		switch {
-		case seen[name] || now.Sub(cr.at) > createdTTL:
+		case seen.Has(name) || now.Sub(cr.at) > createdTTL:
 			delete(c.created, name)
 		default:
 			out = append(out, &StateNode{NodeClaim: cr.nodeClaim})

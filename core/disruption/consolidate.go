@@ -5,6 +5,8 @@ import (
 	"slices"
 	"strings"
 
+	"k8s.io/apimachinery/pkg/util/sets"
+
 	corev1 "k8s.io/api/core/v1"
 
 	v1 "github.com/tailor-sh/tailor/api/v1"
@@ -127,15 +129,15 @@ func Replace(in scheduling.Input, candidates []*Candidate) Decision {
 // It returns ActionNone when a pod could not be placed.
 func simulate(in scheduling.Input, candidates []*Candidate) (Decision, *scheduling.Result) {
 	d := Decision{Action: ActionReplace, Candidates: candidates}
-	gone := map[string]bool{}
+	gone := sets.New[string]()
 	in.Pods = nil
 	for _, c := range candidates {
-		gone[c.Name] = true
+		gone.Insert(c.Name)
 		d.PricePerHour += c.Price
 		in.Pods = append(in.Pods, c.Pods...)
 	}
 	d.Moved = in.Pods
-	in.Nodes = slices.DeleteFunc(slices.Clone(in.Nodes), func(n *scheduling.Node) bool { return gone[n.Name] })
+	in.Nodes = slices.DeleteFunc(slices.Clone(in.Nodes), func(n *scheduling.Node) bool { return gone.Has(n.Name) })
 	in.LowerBound = false
 	result := scheduling.Solve(in)
 	if len(result.Unschedulable) > 0 {

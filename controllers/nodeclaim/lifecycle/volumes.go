@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 
+	"k8s.io/apimachinery/pkg/util/sets"
+
 	corev1 "k8s.io/api/core/v1"
 	storagev1 "k8s.io/api/storage/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -45,7 +47,7 @@ func (d *Drainer) AttachedVolumes(ctx context.Context, node *corev1.Node) ([]str
 	for _, p := range drain.NewPlan(list, d.now()).All() {
 		drained[p] = true
 	}
-	inUse := map[string]bool{}
+	inUse := sets.New[string]()
 	for _, pod := range list {
 		if drained[pod] || pod.Status.Phase == corev1.PodSucceeded || pod.Status.Phase == corev1.PodFailed {
 			continue
@@ -56,13 +58,13 @@ func (d *Drainer) AttachedVolumes(ctx context.Context, node *corev1.Node) ([]str
 			}
 			pvc := &corev1.PersistentVolumeClaim{}
 			if err := d.Client.Get(ctx, client.ObjectKey{Namespace: pod.Namespace, Name: vol.PersistentVolumeClaim.ClaimName}, pvc); err == nil && pvc.Spec.VolumeName != "" {
-				inUse[pvc.Spec.VolumeName] = true
+				inUse.Insert(pvc.Spec.VolumeName)
 			}
 		}
 	}
 	var out []string
 	for _, va := range onNode {
-		if pv := *va.Spec.Source.PersistentVolumeName; !inUse[pv] {
+		if pv := *va.Spec.Source.PersistentVolumeName; !inUse.Has(pv) {
 			out = append(out, pv)
 		}
 	}
