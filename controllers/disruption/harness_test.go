@@ -367,6 +367,3 @@ func annotated[T client.Object](obj T, key, value string) T {
 	obj.SetAnnotations(a)
 	return obj
 }
-
-// pair is a node's NodeClaim and Node as objects.
-func pair(nc *v1.NodeClaim, n *corev1.Node) []client.Object { return []client.Object{nc, n} }

@@ -113,7 +113,9 @@ func (f *fixture) reconcile(t *testing.T, name string) (reconcile.Result, *v1.No
 // them.
 func TestReconcileCountsWhatThePoolHolds(t *testing.T) {
 	f := newFixture(t,
-		pool("counts", func(np *v1.NodePool) { np.Spec.Limits = corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("100")} }),
+		pool("counts", func(np *v1.NodePool) {
+			np.Spec.Limits = corev1.ResourceList{corev1.ResourceCPU: resource.MustParse("100")}
+		}),
 		nodeClaim("pending", "counts", "small"),
 		nodeClaim("launched", "counts", "small", v1.ConditionLaunched),
 		nodeClaim("registered", "counts", "small", v1.ConditionLaunched, v1.ConditionRegistered),
@@ -246,10 +248,9 @@ func TestReconcileDisruptions(t *testing.T) {
 		}
 	}
 	type allowed struct {
-		now        int32
-		next       *time.Time
-		afterNext  int32
-		notAllowed bool // the reason is absent
+		now       int32
+		next      *time.Time
+		afterNext int32
 	}
 	at := func(h, m int) *time.Time { return ptr.To(time.Date(2026, 3, 2, h, m, 0, 0, time.UTC)) }
 	for _, tc := range []struct {
