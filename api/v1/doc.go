@@ -13,3 +13,4 @@ package v1
 
 //go:generate go tool -modfile=../../hack/tools/go.mod controller-gen object paths=./...
 //go:generate go tool -modfile=../../hack/tools/go.mod controller-gen crd paths=./... output:crd:artifacts:config=../../config/crd
+//go:generate go run crdbounds.go ../../config/crd/tailor.sh_nodepools.yaml ../../config/crd/tailor.sh_nodeclaims.yaml

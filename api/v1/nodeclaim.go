@@ -73,11 +73,15 @@ type ResourceRequirements struct {
 // different NodeClaim.
 //
 // +kubebuilder:validation:XValidation:rule="self == oldSelf",message="NodeClaim spec is immutable; create a new NodeClaim instead"
+// +kubebuilder:validation:XValidation:rule="!has(self.taints) || !has(self.startupTaints) || self.startupTaints.all(s, !self.taints.exists(t, t.key == s.key && t.effect == s.effect))",message="a startup taint must not have the key and effect of a taint: the API server refuses a Node with both"
 type NodeClaimSpec struct {
 	// Taints are applied to the node and must be tolerated by its pods.
 	// +optional
 	// +kubebuilder:validation:MaxItems=50
 	// +kubebuilder:validation:XValidation:rule="self.all(t, t.effect in ['NoSchedule', 'PreferNoSchedule', 'NoExecute'])",message="taint effect must be NoSchedule, PreferNoSchedule or NoExecute"
+	// +kubebuilder:validation:XValidation:rule="self.all(t, t.key.matches('^([a-z0-9]([-a-z0-9]*[a-z0-9])?([.][a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$') && t.key.matches('^([^/]{1,253}/)?[^/]*$'))",message="taint keys must be valid Kubernetes label keys such as example.com/dedicated: an optional DNS subdomain prefix of at most 253 characters and '/', then a name of at most 63 alphanumerics, '-', '_' or '.' that starts and ends with an alphanumeric"
+	// +kubebuilder:validation:XValidation:rule="self.all(t, !has(t.value) || (t.value.size() <= 63 && t.value.matches('^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$')))",message="taint values must be valid label values: empty, or at most 63 alphanumerics, '-', '_' or '.' that start and end with an alphanumeric"
+	// +kubebuilder:validation:XValidation:rule="self.all(t, self.exists_one(u, u.key == t.key && u.effect == t.effect))",message="taints must not repeat a key and effect: the API server refuses a Node with two such taints"
 	Taints []corev1.Taint `json:"taints,omitempty"`
 	// StartupTaints are applied to the node at launch and expected to be
 	// removed by another agent (a CNI, say); the node is not initialized
@@ -85,6 +89,9 @@ type NodeClaimSpec struct {
 	// +optional
 	// +kubebuilder:validation:MaxItems=50
 	// +kubebuilder:validation:XValidation:rule="self.all(t, t.effect in ['NoSchedule', 'PreferNoSchedule', 'NoExecute'])",message="taint effect must be NoSchedule, PreferNoSchedule or NoExecute"
+	// +kubebuilder:validation:XValidation:rule="self.all(t, t.key.matches('^([a-z0-9]([-a-z0-9]*[a-z0-9])?([.][a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$') && t.key.matches('^([^/]{1,253}/)?[^/]*$'))",message="startupTaints keys must be valid Kubernetes label keys such as example.com/dedicated: an optional DNS subdomain prefix of at most 253 characters and '/', then a name of at most 63 alphanumerics, '-', '_' or '.' that starts and ends with an alphanumeric"
+	// +kubebuilder:validation:XValidation:rule="self.all(t, !has(t.value) || (t.value.size() <= 63 && t.value.matches('^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$')))",message="startupTaints values must be valid label values: empty, or at most 63 alphanumerics, '-', '_' or '.' that start and end with an alphanumeric"
+	// +kubebuilder:validation:XValidation:rule="self.all(t, self.exists_one(u, u.key == t.key && u.effect == t.effect))",message="startupTaints must not repeat a key and effect: the API server refuses a Node with two such taints"
 	StartupTaints []corev1.Taint `json:"startupTaints,omitempty"`
 	// Requirements constrain the node's labels: its instance type, zone,
 	// capacity type and any other label.
@@ -106,7 +113,10 @@ type NodeClaimSpec struct {
 	// +kubebuilder:validation:XValidation:rule="self.matches('^([0-9]+(s|m|h))+$')",message="terminationGracePeriod must be a duration such as 48h or 90m"
 	TerminationGracePeriod *metav1.Duration `json:"terminationGracePeriod,omitempty"`
 	// ExpireAfter is how long a node may live before it is replaced, or
-	// Never.
+	// Never. It is copied from the NodePool, which holds it to at least
+	// 30m; a NodeClaim takes what its pool had when it launched (a pool
+	// written before that floor may have less), so that no launch fails
+	// over it.
 	// +optional
 	// +kubebuilder:default="720h"
 	// +kubebuilder:validation:XValidation:rule="self == 'Never' || self.matches('^([0-9]+(s|m|h))+$')",message="expireAfter must be a duration such as 720h, or Never"

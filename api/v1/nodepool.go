@@ -19,6 +19,8 @@ type NodePoolSpec struct {
 	// and "nodes" for the node count). Tailor launches nothing that would
 	// exceed them.
 	// +optional
+	// +kubebuilder:validation:MaxProperties=100
+	// +kubebuilder:validation:XValidation:rule="self.all(k, type(self[k]) == int ? self[k] >= 0 : !self[k].startsWith('-'))",message="limits must not be negative: a limit caps the pool's total and 0 is the least"
 	Limits corev1.ResourceList `json:"limits,omitempty"`
 	// Weight orders NodePools: a pod that several pools can hold goes to
 	// the one with the highest weight. Unset is lower than any weight.
@@ -39,32 +41,52 @@ type NodeClaimTemplate struct {
 // pool's NodeClaims and their Nodes.
 type NodeClaimTemplateObjectMeta struct {
 	// Labels are set on every node of the pool; pods can select on them.
+	// Their values are at most 63 characters: crdbounds.go gives the map's
+	// values that maxLength, which no marker can.
 	// +optional
 	// +kubebuilder:validation:MaxProperties=100
-	// +kubebuilder:validation:XValidation:rule="self.all(k, !k.matches('^([a-z0-9.-]*[.])?tailor[.]sh/'))",message="label domain tailor.sh is reserved"
+	// +kubebuilder:validation:XValidation:rule="self.all(k, !k.matches('^([a-z0-9.-]*[.])?tailor[.]sh/'))",message="label domain tailor.sh is reserved: Tailor sets tailor.sh/nodepool and the instance labels itself; constrain those with requirements (see docs/labels.md)"
 	// +kubebuilder:validation:XValidation:rule="self.all(k, k != 'kubernetes.io/hostname')",message="label kubernetes.io/hostname is set by each node and cannot be set by a NodePool"
-	// +kubebuilder:validation:XValidation:rule="self.all(k, self[k].size() <= 63)",message="label values must be at most 63 characters"
+	// +kubebuilder:validation:XValidation:rule="self.all(k, k.matches('^([a-z0-9]([-a-z0-9]*[a-z0-9])?([.][a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$') && k.matches('^([^/]{1,253}/)?[^/]*$'))",message="label keys must be valid Kubernetes label keys such as example.com/team: an optional DNS subdomain prefix of at most 253 characters and '/', then a name of at most 63 alphanumerics, '-', '_' or '.' that starts and ends with an alphanumeric"
+	// +kubebuilder:validation:XValidation:rule="self.all(k, self[k].matches('^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$'))",message="label values must be empty or consist of alphanumerics, '-', '_' or '.', starting and ending with an alphanumeric"
 	Labels map[string]string `json:"labels,omitempty"`
-	// Annotations are set on every node of the pool.
+	// Annotations are set on every node of the pool. The tailor.sh domain
+	// is Tailor's: a pool may set tailor.sh/do-not-disrupt, to keep its
+	// nodes from voluntary disruption, and no other key of it (Tailor
+	// stamps tailor.sh/nodepool-hash, tailor.sh/nodepool-hash-version and
+	// tailor.sh/replaces on each NodeClaim and reads them back).
 	// +optional
 	// +kubebuilder:validation:MaxProperties=100
+	// +kubebuilder:validation:XValidation:rule="self.all(k, !(k in ['tailor.sh/nodepool-hash', 'tailor.sh/nodepool-hash-version', 'tailor.sh/replaces']))",message="annotations tailor.sh/nodepool-hash, tailor.sh/nodepool-hash-version and tailor.sh/replaces are set by Tailor on each NodeClaim and cannot be set by a NodePool: a pool that set them would have its nodes drift forever"
+	// +kubebuilder:validation:XValidation:rule="self.all(k, k == 'tailor.sh/do-not-disrupt' || k in ['tailor.sh/nodepool-hash', 'tailor.sh/nodepool-hash-version', 'tailor.sh/replaces'] || !k.matches('^([a-z0-9.-]*[.])?tailor[.]sh/'))",message="annotation domain tailor.sh is reserved: a NodePool may only set tailor.sh/do-not-disrupt"
+	// +kubebuilder:validation:XValidation:rule="self.all(k, k.matches('^([a-z0-9]([-a-z0-9]*[a-z0-9])?([.][a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$') && k.matches('^([^/]{1,253}/)?[^/]*$'))",message="annotation keys must be valid Kubernetes annotation keys such as example.com/owner: an optional DNS subdomain prefix of at most 253 characters and '/', then a name of at most 63 alphanumerics, '-', '_' or '.' that starts and ends with an alphanumeric"
 	Annotations map[string]string `json:"annotations,omitempty"`
 }
 
 // NodeClaimTemplateSpec is the NodeClaim spec a pool's nodes are made from,
 // less the resources, which come from the pods each node is launched for.
+//
+// +kubebuilder:validation:XValidation:rule="!has(self.taints) || !has(self.startupTaints) || self.startupTaints.all(s, !self.taints.exists(t, t.key == s.key && t.effect == s.effect))",message="a startup taint must not have the key and effect of a taint: the API server refuses a Node with both"
 type NodeClaimTemplateSpec struct {
 	// Taints are applied to every node of the pool; pods must tolerate
 	// them.
 	// +optional
 	// +kubebuilder:validation:MaxItems=50
 	// +kubebuilder:validation:XValidation:rule="self.all(t, t.effect in ['NoSchedule', 'PreferNoSchedule', 'NoExecute'])",message="taint effect must be NoSchedule, PreferNoSchedule or NoExecute"
+	// +kubebuilder:validation:XValidation:rule="self.all(t, t.key.matches('^([a-z0-9]([-a-z0-9]*[a-z0-9])?([.][a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$') && t.key.matches('^([^/]{1,253}/)?[^/]*$'))",message="taint keys must be valid Kubernetes label keys such as example.com/dedicated: an optional DNS subdomain prefix of at most 253 characters and '/', then a name of at most 63 alphanumerics, '-', '_' or '.' that starts and ends with an alphanumeric"
+	// +kubebuilder:validation:XValidation:rule="self.all(t, !has(t.value) || (t.value.size() <= 63 && t.value.matches('^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$')))",message="taint values must be valid label values: empty, or at most 63 alphanumerics, '-', '_' or '.' that start and end with an alphanumeric"
+	// +kubebuilder:validation:XValidation:rule="self.all(t, self.exists_one(u, u.key == t.key && u.effect == t.effect))",message="taints must not repeat a key and effect: the API server refuses a Node with two such taints"
+	// +kubebuilder:validation:XValidation:rule="self.all(t, !t.key.matches('^([a-z0-9.-]*[.])?tailor[.]sh/'))",message="taint domain tailor.sh is reserved: Tailor adds tailor.sh/unregistered and tailor.sh/disrupted itself"
 	Taints []corev1.Taint `json:"taints,omitempty"`
 	// StartupTaints are applied at launch and expected to be removed by
 	// another agent; scheduling ignores them.
 	// +optional
 	// +kubebuilder:validation:MaxItems=50
 	// +kubebuilder:validation:XValidation:rule="self.all(t, t.effect in ['NoSchedule', 'PreferNoSchedule', 'NoExecute'])",message="taint effect must be NoSchedule, PreferNoSchedule or NoExecute"
+	// +kubebuilder:validation:XValidation:rule="self.all(t, t.key.matches('^([a-z0-9]([-a-z0-9]*[a-z0-9])?([.][a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$') && t.key.matches('^([^/]{1,253}/)?[^/]*$'))",message="startupTaints keys must be valid Kubernetes label keys such as example.com/dedicated: an optional DNS subdomain prefix of at most 253 characters and '/', then a name of at most 63 alphanumerics, '-', '_' or '.' that starts and ends with an alphanumeric"
+	// +kubebuilder:validation:XValidation:rule="self.all(t, !has(t.value) || (t.value.size() <= 63 && t.value.matches('^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$')))",message="startupTaints values must be valid label values: empty, or at most 63 alphanumerics, '-', '_' or '.' that start and end with an alphanumeric"
+	// +kubebuilder:validation:XValidation:rule="self.all(t, self.exists_one(u, u.key == t.key && u.effect == t.effect))",message="startupTaints must not repeat a key and effect: the API server refuses a Node with two such taints"
+	// +kubebuilder:validation:XValidation:rule="self.all(t, !t.key.matches('^([a-z0-9.-]*[.])?tailor[.]sh/'))",message="taint domain tailor.sh is reserved: Tailor adds tailor.sh/unregistered and tailor.sh/disrupted itself"
 	StartupTaints []corev1.Taint `json:"startupTaints,omitempty"`
 	// Requirements constrain the nodes' labels: instance types, zones,
 	// capacity types, architectures and any custom label.
@@ -86,10 +108,14 @@ type NodeClaimTemplateSpec struct {
 	// +kubebuilder:validation:XValidation:rule="self.matches('^([0-9]+(s|m|h))+$')",message="terminationGracePeriod must be a duration such as 48h or 90m"
 	TerminationGracePeriod *metav1.Duration `json:"terminationGracePeriod,omitempty"`
 	// ExpireAfter is how long a node may live before it is replaced, or
-	// Never.
+	// Never. It is at least 30m: a node may take the whole registration
+	// timeout (15m by default) to join, and one that expired as soon as it
+	// was ready would be replaced by another that does the same, forever.
+	// Twice that leaves even the slowest node as long again to serve.
 	// +optional
 	// +kubebuilder:default="720h"
 	// +kubebuilder:validation:XValidation:rule="self == 'Never' || self.matches('^([0-9]+(s|m|h))+$')",message="expireAfter must be a duration such as 720h, or Never"
+	// +kubebuilder:validation:XValidation:rule="self == 'Never' || !self.matches('^([0-9]+(s|m|h))+$') || duration(self) >= duration('30m')",message="expireAfter must be at least 30m, or Never: a node may take the 15m registration timeout to join, and one that expires sooner after that is replaced before it has settled"
 	ExpireAfter NillableDuration `json:"expireAfter,omitempty"`
 }
 
