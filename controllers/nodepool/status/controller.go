@@ -1,7 +1,10 @@
 // Package status keeps each NodePool's status true to what it holds: the
 // capacity and number of its nodes, whether its node class can launch
-// (NodeClassReady) and whether it is Ready. It also exports the pool's
-// usage, limits, cost and NodeClaims by phase as metrics.
+// (NodeClassReady) and whether it is Ready: a pool is not when its node class
+// is not, or when no instance type of the node class meets its requirements
+// (NoInstanceType, with an event that says which requirement rules them
+// out). It also exports the pool's usage, limits, cost and NodeClaims by
+// phase as metrics.
 package status
 
 import (
@@ -25,6 +28,7 @@ import (
 
 	v1 "github.com/tailor-sh/tailor/api/v1"
 	"github.com/tailor-sh/tailor/cloudprovider"
+	"github.com/tailor-sh/tailor/controllers/events"
 	coredisruption "github.com/tailor-sh/tailor/core/disruption"
 	"github.com/tailor-sh/tailor/core/instancetype"
 	"github.com/tailor-sh/tailor/metrics"
@@ -39,6 +43,7 @@ type Controller struct {
 	client   client.Client
 	provider cloudprovider.CloudProvider
 	calendar clock.PassiveClock
+	recorder *events.Recorder
 }
 
 // New returns the controller. calendar is the wall clock that budget
@@ -50,9 +55,19 @@ func New(c client.Client, provider cloudprovider.CloudProvider, calendar clock.P
 	return &Controller{client: c, provider: provider, calendar: calendar}
 }
 
+// WithRecorder has the controller publish its events through r. Without
+// it, SetupWithManager gives it a recorder of the manager's.
+func (c *Controller) WithRecorder(r *events.Recorder) *Controller {
+	c.recorder = r
+	return c
+}
+
 // SetupWithManager registers the controller; it watches NodePools and their
 // NodeClaims.
 func (c *Controller) SetupWithManager(mgr ctrl.Manager) error {
+	if c.recorder == nil {
+		c.recorder = events.NewRecorder(mgr.GetEventRecorder("tailor"))
+	}
 	return ctrl.NewControllerManagedBy(mgr).
 		Named("nodepool.status").
 		For(&v1.NodePool{}).
@@ -88,6 +103,7 @@ func (c *Controller) Reconcile(ctx context.Context, req reconcile.Request) (reco
 	pool.Status.Nodes = int64(len(claims.Items))
 	requeue := c.setDisruptions(pool, claims.Items)
 	setNodeClassConditions(pool, its, itsErr)
+	c.announce(pool, before)
 	if !equality.Semantic.DeepEqual(before, &pool.Status) {
 		if err := c.client.Status().Update(ctx, pool); err != nil {
 			return reconcile.Result{}, client.IgnoreNotFound(err)
@@ -163,11 +179,16 @@ func (c *Controller) setDisruptions(pool *v1.NodePool, claims []v1.NodeClaim) ti
 }
 
 // setNodeClassConditions says whether the pool's node class can launch, by
-// what listing its instance types returned.
+// what listing its instance types returned, and whether the pool can: not
+// when no instance type meets its requirements.
 func setNodeClassConditions(pool *v1.NodePool, its []*instancetype.InstanceType, err error) {
 	switch {
 	case err == nil:
 		setCondition(pool, v1.ConditionNodeClassReady, metav1.ConditionTrue, "NodeClassReady", fmt.Sprintf("%d instance types", len(its)))
+		if why := noInstanceType(pool, its); why != "" {
+			setCondition(pool, v1.ConditionReady, metav1.ConditionFalse, ReasonNoInstanceType, why)
+			return
+		}
 		setCondition(pool, v1.ConditionReady, metav1.ConditionTrue, "Ready", "")
 	case cloudprovider.IsNodeClassNotReady(err):
 		setCondition(pool, v1.ConditionNodeClassReady, metav1.ConditionFalse, "NodeClassNotReady", err.Error())
@@ -176,6 +197,20 @@ func setNodeClassConditions(pool *v1.NodePool, its []*instancetype.InstanceType,
 		setCondition(pool, v1.ConditionNodeClassReady, metav1.ConditionUnknown, "InstanceTypesUnavailable", err.Error())
 		setCondition(pool, v1.ConditionReady, metav1.ConditionFalse, "InstanceTypesUnavailable", err.Error())
 	}
+}
+
+// announce publishes a warning when the pool has just become unable to
+// launch anything because no instance type meets its requirements (or the
+// reason why has changed); the condition says so for as long as it lasts.
+func (c *Controller) announce(pool *v1.NodePool, before *v1.NodePoolStatus) {
+	now := apimeta.FindStatusCondition(pool.Status.Conditions, v1.ConditionReady)
+	if now == nil || now.Reason != ReasonNoInstanceType {
+		return
+	}
+	if was := apimeta.FindStatusCondition(before.Conditions, v1.ConditionReady); was != nil && was.Reason == now.Reason && was.Message == now.Message {
+		return
+	}
+	c.recorder.Warning(pool, ReasonNoInstanceType, "Validate", "NodePool %s can launch no node: %s", pool.Name, now.Message)
 }
 
 // export sets the pool's metrics: NodeClaims by phase, cost, usage and
