@@ -77,6 +77,10 @@ type Options struct {
 	// Calendar is the wall clock that disruption budget schedules are read
 	// against; nil means the real one. Tests set a fake one.
 	Calendar clock.PassiveClock
+	// DisruptionClock is the clock disruption judges nodes' ages by; nil
+	// means the real one. Tests move it ahead to expire a node without
+	// waiting out the smallest expireAfter the API accepts.
+	DisruptionClock clock.WithTicker
 	// SkipControllerNameValidation lets one process build several
 	// operators in turn (tests that restart the controller do).
 	SkipControllerNameValidation bool
@@ -167,7 +171,7 @@ func New(cfg *rest.Config, opts Options) (*Operator, error) {
 		return nil, fmt.Errorf("set up the NodePool status controller: %w", err)
 	}
 	if err := mgr.Add(disruption.New(mgr.GetClient(), op.Cluster, op.CloudProvider, recorder, disruption.Options{
-		Interval: opts.DisruptionInterval, ValidationDelay: opts.ValidationDelay, ReplacementTimeout: opts.ReplacementTimeout, Calendar: opts.Calendar,
+		Interval: opts.DisruptionInterval, ValidationDelay: opts.ValidationDelay, ReplacementTimeout: opts.ReplacementTimeout, Calendar: opts.Calendar, Clock: opts.DisruptionClock,
 	})); err != nil {
 		return nil, err
 	}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -14,6 +15,7 @@ import (
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/wait"
+	"k8s.io/utils/clock"
 	testingclock "k8s.io/utils/clock/testing"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -349,10 +351,26 @@ func TestDriftReplacesNodesOneByOne(t *testing.T) {
 	e.waitEvent("Disrupted", "Drifted", &pool.ObjectMeta)
 }
 
+// aheadClock is the real clock moved ahead by a duration the test sets.
+type aheadClock struct {
+	clock.RealClock
+	by atomic.Int64
+}
+
+func (c *aheadClock) Now() time.Time                  { return c.RealClock.Now().Add(time.Duration(c.by.Load())) }
+func (c *aheadClock) Since(t time.Time) time.Duration { return c.Now().Sub(t) }
+
 // TestExpireAfterReplacesANode: a node older than expireAfter is replaced.
+// The API accepts no expireAfter under 30 minutes, so disruption's clock is
+// moved 31 minutes ahead instead of the test waiting.
 func TestExpireAfterReplacesANode(t *testing.T) {
 	e := newEnv(t)
-	e.startOperator(testOptions)
+	opts := testOptions
+	ahead := &aheadClock{}
+	opts.DisruptionClock = ahead
+	// Replacements launched now must not look too old to wait for.
+	opts.ReplacementTimeout = 2 * time.Hour
+	e.startOperator(opts)
 	pool := e.nodePool("expire", simv1.SimNodeClassSpec{}, func(np *v1.NodePool) {
 		consolidating(v1.CapacityTypeOnDemand)(np)
 		np.Spec.Disruption.ConsolidationPolicy = v1.ConsolidationPolicyWhenEmpty
@@ -361,10 +379,11 @@ func TestExpireAfterReplacesANode(t *testing.T) {
 	e.waitRunning("expire", 1, time.Minute)
 	old := e.waitClaimsReady(pool.Name, time.Minute)[0]
 	patch := client.MergeFrom(pool.DeepCopy())
-	pool.Spec.Template.Spec.ExpireAfter = v1.NewNillableDuration(15 * time.Second)
+	pool.Spec.Template.Spec.ExpireAfter = v1.NewNillableDuration(30 * time.Minute)
 	if err := e.client.Patch(context.Background(), pool, patch); err != nil {
 		t.Fatal(err)
 	}
+	ahead.by.Store(int64(31 * time.Minute))
 	e.eventually(time.Minute, "the expired node is replaced", func() bool {
 		claims := e.claims(pool.Name)
 		return len(claims) == 1 && claims[0].Name != old.Name
@@ -380,7 +399,7 @@ func TestExpireAfterReplacesANode(t *testing.T) {
 		t.Errorf("the pod still runs on the expired node")
 	}
 	ev := e.waitEvent("Disrupted", "Expired", &pool.ObjectMeta)
-	if !strings.Contains(ev.Message, "expireAfter is 15s") || !strings.Contains(ev.Message, "launched ") {
+	if !strings.Contains(ev.Message, "expireAfter is 30m") || !strings.Contains(ev.Message, "launched ") {
 		t.Errorf("the decision record %q does not say why", ev.Message)
 	}
 }
