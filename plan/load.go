@@ -5,21 +5,24 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"hash/fnv"
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
+	"sync"
 
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/yaml"
 
 	appsv1 "k8s.io/api/apps/v1"
 	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	storagev1 "k8s.io/api/storage/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/runtime/serializer"
+	utiljson "k8s.io/apimachinery/pkg/util/json"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 
 	v1 "github.com/tailor-sh/tailor/api/v1"
@@ -41,22 +44,103 @@ type Objects struct {
 	StorageClasses         []*storagev1.StorageClass
 	// Namespaces carry the labels pod affinity's namespaceSelector matches.
 	Namespaces []*corev1.Namespace
-	// Ignored lists objects that were read but do not affect the plan yet
-	// (ConfigMaps, Services, ServiceAccounts, NodeClaims), by source.
-	Ignored []string
+	// Skipped counts the objects read that do not affect placement
+	// (Services, ConfigMaps, RBAC, custom resources of other groups...), by
+	// kind: "Service", or "Certificate.cert-manager.io" for a kind of a
+	// group this build does not know.
+	Skipped map[string]int
+	// Warnings are about checks tailor plan could not make.
+	Warnings []string
 	// Source says where each pod came from: "file: Kind/namespace/name".
 	Source map[*corev1.Pod]string
+}
+
+// SkippedSummary lists the skipped objects by kind, most first:
+// "3 Service, 1 Secret"; "" when none were skipped.
+func (o *Objects) SkippedSummary() string {
+	kinds := make([]string, 0, len(o.Skipped))
+	for kind := range o.Skipped {
+		kinds = append(kinds, kind)
+	}
+	slices.SortFunc(kinds, func(a, b string) int {
+		if o.Skipped[a] != o.Skipped[b] {
+			return o.Skipped[b] - o.Skipped[a]
+		}
+		return strings.Compare(a, b)
+	})
+	parts := make([]string, len(kinds))
+	for i, kind := range kinds {
+		parts[i] = fmt.Sprintf("%d %s", o.Skipped[kind], kind)
+	}
+	return strings.Join(parts, ", ")
+}
+
+// maxPods bounds the pods one run expands workloads into, so that a typo
+// such as replicas: 2000000000 is an error rather than an exhausted memory.
+var maxPods = 1_000_000
+
+// loader holds what reading manifests needs.
+type loader struct {
+	scheme *runtime.Scheme
+	// decoder refuses unknown and duplicate fields.
+	decoder runtime.Decoder
+	// read are the kinds that feed the plan, each in the version read.
+	read       map[schema.GroupKind]string
+	validators map[schema.GroupVersionKind]*crdValidator
+	// generated marks the pods whose names Tailor made up, which may be
+	// lengthened should two pods end up with one name.
+	generated map[*corev1.Pod]bool
+}
+
+// shared is the loader's scheme, decoder and validators, made once: they
+// do not change.
+var shared struct {
+	once   sync.Once
+	loader *loader
+	err    error
+}
+
+func newLoader() (*loader, error) {
+	scheme, err := cloudprovider.NewScheme()
+	if err != nil {
+		return nil, err
+	}
+	l := &loader{
+		scheme:    scheme,
+		decoder:   serializer.NewCodecFactory(scheme, serializer.EnableStrict).UniversalDeserializer(),
+		generated: map[*corev1.Pod]bool{},
+		read: map[schema.GroupKind]string{
+			{Kind: "Pod"}: "v1", {Kind: "PersistentVolumeClaim"}: "v1", {Kind: "PersistentVolume"}: "v1", {Kind: "Namespace"}: "v1",
+			{Group: "apps", Kind: "Deployment"}: "v1", {Group: "apps", Kind: "ReplicaSet"}: "v1",
+			{Group: "apps", Kind: "StatefulSet"}: "v1", {Group: "apps", Kind: "DaemonSet"}: "v1",
+			{Group: "batch", Kind: "Job"}: "v1", {Group: "batch", Kind: "CronJob"}: "v1",
+			{Group: "storage.k8s.io", Kind: "StorageClass"}:        "v1",
+			{Group: v1.SchemeGroupVersion.Group, Kind: "NodePool"}: v1.SchemeGroupVersion.Version,
+		},
+	}
+	for _, p := range cloudprovider.Providers() {
+		gvks, _, err := scheme.ObjectKinds(p.NodeClass)
+		if err != nil {
+			return nil, fmt.Errorf("cloud provider %s: %w", p.Name, err)
+		}
+		l.read[gvks[0].GroupKind()] = gvks[0].Version
+	}
+	if l.validators, err = crdValidators(); err != nil {
+		return nil, err
+	}
+	return l, nil
 }
 
 // Load reads every manifest under paths (files, or folders searched for
 // .yaml, .yml and .json files).
 func Load(paths ...string) (*Objects, error) {
-	out := &Objects{Source: map[*corev1.Pod]string{}}
-	scheme, err := cloudprovider.NewScheme()
-	if err != nil {
-		return nil, err
+	out := &Objects{Source: map[*corev1.Pod]string{}, Skipped: map[string]int{}}
+	shared.once.Do(func() { shared.loader, shared.err = newLoader() })
+	if shared.err != nil {
+		return nil, shared.err
 	}
-	decoder := serializer.NewCodecFactory(scheme).UniversalDeserializer()
+	l := *shared.loader
+	l.generated = map[*corev1.Pod]bool{}
 	var errs []error
 	for _, path := range paths {
 		files, err := manifestFiles(path)
@@ -65,13 +149,19 @@ func Load(paths ...string) (*Objects, error) {
 			continue
 		}
 		for _, file := range files {
-			if err := out.loadFile(decoder, file); err != nil {
+			if err := l.loadFile(out, file); err != nil {
 				errs = append(errs, err)
 			}
 		}
 	}
-	if len(errs) > 0 {
-		return nil, errors.Join(errs...)
+	if len(errs) == 0 {
+		errs = append(errs, l.uniqueNames(out))
+	}
+	for _, v := range l.validators {
+		out.Warnings = append(out.Warnings, v.warnings()...)
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
 	}
 	return out, nil
 }
@@ -103,7 +193,7 @@ func manifestFiles(path string) ([]string, error) {
 	return files, err
 }
 
-func (o *Objects) loadFile(decoder runtime.Decoder, file string) error {
+func (l *loader) loadFile(o *Objects, file string) error {
 	data, err := os.ReadFile(file)
 	if err != nil {
 		return err
@@ -121,18 +211,14 @@ func (o *Objects) loadFile(decoder runtime.Decoder, file string) error {
 		if len(bytes.TrimSpace(stripComments(raw))) == 0 {
 			continue
 		}
-		obj, gvk, err := decoder.Decode(raw, nil, nil)
+		// Strict YAML: a key given twice is an error, as kubectl has it.
+		data, err := yaml.YAMLToJSONStrict(raw)
 		if err != nil {
-			errs = append(errs, fmt.Errorf("%s: document %d: %w", file, doc, describeDecodeError(err)))
+			errs = append(errs, fmt.Errorf("%s: document %d: %w", file, doc, err))
 			continue
 		}
-		meta, _ := obj.(metav1.Object)
-		where := fmt.Sprintf("%s: %s", file, gvk.Kind)
-		if meta != nil {
-			where += "/" + qualified(meta.GetNamespace(), meta.GetName())
-		}
-		if err := o.add(obj, where); err != nil {
-			errs = append(errs, fmt.Errorf("%s: %w", where, err))
+		if err := l.loadDocument(o, file, fmt.Sprintf("document %d", doc), data); err != nil {
+			errs = append(errs, err)
 		}
 	}
 	return errors.Join(errs...)
@@ -148,15 +234,109 @@ func stripComments(raw []byte) []byte {
 	return bytes.Join(out, []byte("\n"))
 }
 
-func describeDecodeError(err error) error {
-	if runtime.IsNotRegisteredError(err) {
-		var classes []string
-		for _, p := range cloudprovider.Providers() {
-			classes = append(classes, p.NodeClassKind.Kind)
-		}
-		return fmt.Errorf("unknown kind (tailor plan reads Pods, Deployments, ReplicaSets, StatefulSets, Jobs, DaemonSets, PersistentVolumeClaims, PersistentVolumes, StorageClasses, Namespaces, NodePools and node classes: %s): %w", strings.Join(classes, ", "), err)
+// loadDocument reads one object, given as JSON: it feeds the plan, is
+// skipped and counted, or is an error.
+func (l *loader) loadDocument(o *Objects, file, doc string, data []byte) error {
+	fail := func(format string, args ...any) error {
+		return fmt.Errorf("%s: %s: %s", file, doc, fmt.Sprintf(format, args...))
 	}
-	return err
+	var content any
+	if err := utiljson.Unmarshal(data, &content); err != nil {
+		return fail("%v", err)
+	}
+	if content == nil {
+		return nil // "null", as a document of only "---" and comments may be
+	}
+	object, ok := content.(map[string]any)
+	if !ok {
+		return fail("not a Kubernetes object: want a mapping with apiVersion and kind, not %T", content)
+	}
+	apiVersion, _ := object["apiVersion"].(string)
+	kind, _ := object["kind"].(string)
+	switch {
+	case kind == "":
+		return fail("no kind")
+	case apiVersion == "":
+		return fail("%s: no apiVersion", kind)
+	}
+	gv, err := schema.ParseGroupVersion(apiVersion)
+	if err != nil {
+		return fail("%v", err)
+	}
+	gvk := gv.WithKind(kind)
+	if gvk.GroupKind() == (schema.GroupKind{Kind: "List"}) {
+		items, _ := object["items"].([]any)
+		var errs []error
+		for i, item := range items {
+			data, err := utiljson.Marshal(item)
+			if err != nil {
+				return fail("items[%d]: %v", i, err)
+			}
+			errs = append(errs, l.loadDocument(o, file, fmt.Sprintf("%s, items[%d]", doc, i), data))
+		}
+		return errors.Join(errs...)
+	}
+	version, read := l.read[gvk.GroupKind()]
+	switch {
+	case read && version != gvk.Version:
+		return fail("%s %s: tailor plan reads %s as %s: use apiVersion %s", apiVersion, kind, kind, schema.GroupVersion{Group: gvk.Group, Version: version}, schema.GroupVersion{Group: gvk.Group, Version: version})
+	case read:
+	case l.scheme.Recognizes(gvk) || l.kindOfGroup(gvk.GroupKind()):
+		o.Skipped[kind]++
+		return nil
+	case l.scheme.IsGroupRegistered(gvk.Group):
+		return fail("no kind %q in %s (misspelled? tailor plan reads %s, and skips the other kinds of %s)", kind, apiVersion, l.readKinds(), apiVersion)
+	case gvk.Group == "" || strings.HasSuffix(gvk.Group, ".k8s.io"):
+		o.Skipped[kind]++
+		return nil
+	default:
+		o.Skipped[kind+"."+gvk.Group]++
+		return nil
+	}
+	name := describe(object)
+	if v := l.validators[gvk]; v != nil {
+		if err := v.validate(object); err != nil {
+			return fmt.Errorf("%s: %s/%s: %w", file, kind, name, err)
+		}
+	}
+	obj, _, err := l.decoder.Decode(data, nil, nil)
+	if err != nil {
+		return fail("%s/%s: %v", kind, name, err)
+	}
+	where := fmt.Sprintf("%s: %s/%s", file, kind, name)
+	if err := l.add(o, obj, where); err != nil {
+		return fmt.Errorf("%s: %w", where, err)
+	}
+	return nil
+}
+
+// kindOfGroup says whether the scheme knows the kind in any version of
+// its group: an old HorizontalPodAutoscaler version is skipped as the
+// others are.
+func (l *loader) kindOfGroup(gk schema.GroupKind) bool {
+	for gvk := range l.scheme.AllKnownTypes() {
+		if gvk.GroupKind() == gk {
+			return true
+		}
+	}
+	return false
+}
+
+func (l *loader) readKinds() string {
+	var kinds []string
+	for gk := range l.read {
+		kinds = append(kinds, gk.Kind)
+	}
+	slices.Sort(kinds)
+	return strings.Join(kinds, ", ")
+}
+
+// describe names an object as errors and sources do: namespace/name.
+func describe(object map[string]any) string {
+	meta, _ := object["metadata"].(map[string]any)
+	name, _ := meta["name"].(string)
+	namespace, _ := meta["namespace"].(string)
+	return qualified(namespace, name)
 }
 
 func qualified(namespace, name string) string {
@@ -166,50 +346,49 @@ func qualified(namespace, name string) string {
 	return namespace + "/" + name
 }
 
-func (o *Objects) add(obj runtime.Object, where string) error {
+func (l *loader) add(o *Objects, obj runtime.Object, where string) error {
 	switch x := obj.(type) {
 	case *corev1.Pod:
-		o.addPods(where, []*corev1.Pod{x.DeepCopy()})
+		if err := checkPodSpec(fieldPath("spec"), &x.Spec); err != nil {
+			return err
+		}
+		return l.addPods(o, where, []*corev1.Pod{x.DeepCopy()}, false)
 	case *appsv1.Deployment:
+		n, err := count(fieldPath("spec", "replicas"), x.Spec.Replicas, 1)
+		if err != nil {
+			return err
+		}
 		hash := suffix(x.Name+"/template", 10)
-		o.addPods(where, expand(x.ObjectMeta, x.Spec.Template, replicas(x.Spec.Replicas), func(i int) string {
-			return x.Name + "-" + hash + "-" + suffix(fmt.Sprint(x.Name, i), 5)
-		}))
-	case *appsv1.ReplicaSet:
-		o.addPods(where, expand(x.ObjectMeta, x.Spec.Template, replicas(x.Spec.Replicas), func(i int) string {
-			return x.Name + "-" + suffix(fmt.Sprint(x.Name, i), 5)
-		}))
-	case *appsv1.StatefulSet:
-		pods := expand(x.ObjectMeta, x.Spec.Template, replicas(x.Spec.Replicas), func(i int) string {
-			return fmt.Sprintf("%s-%d", x.Name, i)
+		names := suffixes("Deployment/"+x.Name, n)
+		return l.expand(o, where, x.Namespace, &x.Spec.Template, fieldPath("spec", "template"), n, func(i int) string {
+			return x.Name + "-" + hash + "-" + names(i)
 		})
-		// The StatefulSet controller makes a claim per pod and template,
-		// named <template>-<pod>, and mounts it.
-		for _, pod := range pods {
-			for _, template := range x.Spec.VolumeClaimTemplates {
-				claim := &corev1.PersistentVolumeClaim{ObjectMeta: *template.ObjectMeta.DeepCopy(), Spec: *template.Spec.DeepCopy()}
-				claim.Name, claim.Namespace = template.Name+"-"+pod.Name, pod.Namespace
-				if claim.Namespace == "" {
-					claim.Namespace = corev1.NamespaceDefault
-				}
-				o.PersistentVolumeClaims = append(o.PersistentVolumeClaims, claim)
-				pod.Spec.Volumes = append(pod.Spec.Volumes, corev1.Volume{Name: template.Name, VolumeSource: corev1.VolumeSource{
-					PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: claim.Name}}})
-			}
+	case *appsv1.ReplicaSet:
+		n, err := count(fieldPath("spec", "replicas"), x.Spec.Replicas, 1)
+		if err != nil {
+			return err
 		}
-		o.addPods(where, pods)
+		names := suffixes("ReplicaSet/"+x.Name, n)
+		return l.expand(o, where, x.Namespace, &x.Spec.Template, fieldPath("spec", "template"), n, func(i int) string {
+			return x.Name + "-" + names(i)
+		})
+	case *appsv1.StatefulSet:
+		return l.addStatefulSet(o, where, x)
 	case *batchv1.Job:
-		n := 1
-		if x.Spec.Parallelism != nil {
-			n = int(*x.Spec.Parallelism)
+		return l.addJob(o, where, x.Name, x.Namespace, &x.Spec, fieldPath("spec"))
+	case *batchv1.CronJob:
+		if x.Spec.Suspend != nil && *x.Spec.Suspend {
+			o.Skipped["CronJob (suspended)"]++
+			return nil
 		}
-		if x.Spec.Completions != nil && int(*x.Spec.Completions) < n {
-			n = int(*x.Spec.Completions)
-		}
-		o.addPods(where, expand(x.ObjectMeta, x.Spec.Template, n, func(i int) string {
-			return x.Name + "-" + suffix(fmt.Sprint(x.Name, i), 5)
-		}))
+		// One run of its job, named as the CronJob controller names jobs:
+		// <name>-<minutes since the epoch of the scheduled time>.
+		job := fmt.Sprintf("%s-%d", x.Name, 29000000+fnv32(x.Namespace+"/"+x.Name)%1000000)
+		return l.addJob(o, where, job, x.Namespace, &x.Spec.JobTemplate.Spec, fieldPath("spec", "jobTemplate", "spec"))
 	case *appsv1.DaemonSet:
+		if err := checkPodSpec(fieldPath("spec", "template", "spec"), &x.Spec.Template.Spec); err != nil {
+			return err
+		}
 		o.DaemonSets = append(o.DaemonSets, x)
 	case *v1.NodePool:
 		o.NodePools = append(o.NodePools, x)
@@ -224,30 +403,91 @@ func (o *Objects) add(obj runtime.Object, where string) error {
 		o.StorageClasses = append(o.StorageClasses, x)
 	case *corev1.Namespace:
 		o.Namespaces = append(o.Namespaces, x)
-	case *corev1.ConfigMap, *corev1.Service, *corev1.ServiceAccount, *v1.NodeClaim:
-		o.Ignored = append(o.Ignored, where)
 	default:
 		if _, ok := cloudprovider.ForObject(obj); ok {
 			o.NodeClasses = append(o.NodeClasses, obj.(client.Object))
 			return nil
 		}
-		return fmt.Errorf("tailor plan does not use this kind")
+		return fmt.Errorf("tailor plan does not read %T", obj)
 	}
 	return nil
 }
 
-func replicas(r *int32) int {
-	if r == nil {
-		return 1
+func (l *loader) addStatefulSet(o *Objects, where string, x *appsv1.StatefulSet) error {
+	n, err := count(fieldPath("spec", "replicas"), x.Spec.Replicas, 1)
+	if err != nil {
+		return err
 	}
-	return int(*r)
+	if err := l.room(o, n); err != nil {
+		return err
+	}
+	if err := checkPodSpec(fieldPath("spec", "template", "spec"), &x.Spec.Template.Spec); err != nil {
+		return err
+	}
+	pods := expand(x.Namespace, &x.Spec.Template, n, func(i int) string { return fmt.Sprintf("%s-%d", x.Name, i) })
+	// The StatefulSet controller makes a claim per pod and template,
+	// named <template>-<pod>, and mounts it.
+	for _, pod := range pods {
+		for _, template := range x.Spec.VolumeClaimTemplates {
+			claim := &corev1.PersistentVolumeClaim{ObjectMeta: *template.ObjectMeta.DeepCopy(), Spec: *template.Spec.DeepCopy()}
+			claim.Name, claim.Namespace = template.Name+"-"+pod.Name, pod.Namespace
+			o.PersistentVolumeClaims = append(o.PersistentVolumeClaims, claim)
+			pod.Spec.Volumes = append(pod.Spec.Volumes, corev1.Volume{Name: template.Name, VolumeSource: corev1.VolumeSource{
+				PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: claim.Name}}})
+		}
+	}
+	return l.addPods(o, where, pods, true)
 }
 
-func expand(owner metav1.ObjectMeta, template corev1.PodTemplateSpec, n int, name func(int) string) []*corev1.Pod {
+// addJob adds the pods a Job runs at once: parallelism of them, or fewer
+// when fewer completions are asked for.
+func (l *loader) addJob(o *Objects, where, name, namespace string, spec *batchv1.JobSpec, path *fieldPathT) error {
+	if spec.Suspend != nil && *spec.Suspend {
+		o.Skipped["Job (suspended)"]++
+		return nil
+	}
+	n, err := count(path.Child("parallelism"), spec.Parallelism, 1)
+	if err != nil {
+		return err
+	}
+	if spec.Completions != nil {
+		c, err := count(path.Child("completions"), spec.Completions, 1)
+		if err != nil {
+			return err
+		}
+		n = min(n, c)
+	}
+	names := suffixes("Job/"+name, n)
+	return l.expand(o, where, namespace, &spec.Template, path.Child("template"), n, func(i int) string {
+		return name + "-" + names(i)
+	})
+}
+
+// expand checks a workload's pod template and adds the n pods its
+// controller would make.
+func (l *loader) expand(o *Objects, where, namespace string, template *corev1.PodTemplateSpec, path *fieldPathT, n int, name func(int) string) error {
+	if err := l.room(o, n); err != nil {
+		return err
+	}
+	if err := checkPodSpec(path.Child("spec"), &template.Spec); err != nil {
+		return err
+	}
+	return l.addPods(o, where, expand(namespace, template, n, name), true)
+}
+
+// room refuses to make more than maxPods pods in all.
+func (l *loader) room(o *Objects, n int) error {
+	if len(o.Pods)+n > maxPods {
+		return fmt.Errorf("%d pods, with the %d before, are more than the %d tailor plan plans at once", n, len(o.Pods), maxPods)
+	}
+	return nil
+}
+
+func expand(namespace string, template *corev1.PodTemplateSpec, n int, name func(int) string) []*corev1.Pod {
 	out := make([]*corev1.Pod, 0, n)
 	for i := range n {
 		pod := &corev1.Pod{ObjectMeta: *template.ObjectMeta.DeepCopy(), Spec: *template.Spec.DeepCopy()}
-		pod.Name, pod.Namespace = name(i), owner.Namespace
+		pod.Name, pod.Namespace = name(i), namespace
 		if pod.Namespace == "" {
 			pod.Namespace = corev1.NamespaceDefault
 		}
@@ -256,30 +496,16 @@ func expand(owner metav1.ObjectMeta, template corev1.PodTemplateSpec, n int, nam
 	return out
 }
 
-func (o *Objects) addPods(where string, pods []*corev1.Pod) {
+func (l *loader) addPods(o *Objects, where string, pods []*corev1.Pod, generated bool) error {
 	for _, p := range pods {
 		if p.Namespace == "" {
 			p.Namespace = corev1.NamespaceDefault
 		}
 		o.Pods = append(o.Pods, p)
 		o.Source[p] = where
-	}
-}
-
-// suffix is a deterministic stand-in for the random suffixes controllers
-// add: lowercase consonants and digits, as Kubernetes' own generator uses.
-func suffix(seed string, n int) string {
-	const alphabet = "bcdfghjklmnpqrstvwxz2456789"
-	h := fnv.New64a()
-	h.Write([]byte(seed))
-	x := h.Sum64()
-	var b strings.Builder
-	for range n {
-		b.WriteByte(alphabet[x%uint64(len(alphabet))])
-		x /= uint64(len(alphabet))
-		if x == 0 {
-			x = h.Sum64() ^ 0x9e3779b97f4a7c15
+		if generated {
+			l.generated[p] = true
 		}
 	}
-	return b.String()
+	return nil
 }
