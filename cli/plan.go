@@ -19,6 +19,7 @@ import (
 	v1 "github.com/tailor-sh/tailor/api/v1"
 	"github.com/tailor-sh/tailor/cloudprovider"
 	"github.com/tailor-sh/tailor/core/catalog"
+	"github.com/tailor-sh/tailor/core/launch"
 	"github.com/tailor-sh/tailor/core/scheduling"
 	"github.com/tailor-sh/tailor/plan"
 )
@@ -39,10 +40,16 @@ func newPlanCommand() *cobra.Command {
 		Use:   "plan -f PATH...",
 		Short: "Show the nodes Tailor would launch for some manifests, with their price",
 		Long: `Reads ordinary Kubernetes manifests (Pods, Deployments, ReplicaSets, StatefulSets,
-Jobs, DaemonSets, NodePools) and prints the nodes Tailor's scheduling core would
-launch for their pods, as if none of them were running yet: instance types,
-zones, capacity types, prices, which pod goes where, and what cannot be placed
-and why. No cluster is needed.
+Jobs, CronJobs, DaemonSets, NodePools, node classes, volumes, Namespaces) and
+prints the nodes Tailor's scheduling core would launch for their pods, as if
+none of them were running yet: instance types, zones, capacity types, prices,
+which pod goes where, and what cannot be placed and why. No cluster is needed.
+
+Other kinds (Services, ConfigMaps, Secrets, RBAC, custom resources...) are
+skipped and counted on stderr. Objects are decoded strictly (a misspelled field
+is an error), checked as the API server would check them (negative replicas,
+bad resource quantities, NodePools against Tailor's CRD and its rules), and
+NodePool limits are honoured.
 
 With no NodePool in the manifests, a default one allows every instance type,
 on-demand and spot. The catalog is a built-in one or a JSON file
@@ -191,6 +198,9 @@ func runPlan(stdout, stderr io.Writer, o planOptions) error {
 		return err
 	}
 	if len(objects.Pods) == 0 {
+		if skipped := objects.SkippedSummary(); skipped != "" {
+			fmt.Fprintln(stderr, "skipped (no effect on placement):", skipped)
+		}
 		return fmt.Errorf("no pods in %s: give Pods or workloads (Deployments, ReplicaSets, StatefulSets, Jobs)", strings.Join(o.files, ", "))
 	}
 	pools := objects.NodePools
@@ -212,7 +222,10 @@ func runPlan(stdout, stderr io.Writer, o planOptions) error {
 		if err != nil {
 			return err
 		}
-		in.NodePools = append(in.NodePools, &scheduling.NodePool{NodePool: np, InstanceTypes: cat.InstanceTypes})
+		// A pool's limits hold in the plan as in the cluster, which starts
+		// here with no nodes: the pool may launch up to its limits.
+		in.NodePools = append(in.NodePools, &scheduling.NodePool{NodePool: np, InstanceTypes: cat.InstanceTypes,
+			Remaining: launch.Remaining(np, cat.InstanceTypes, nil)})
 	}
 	began := time.Now()
 	result := scheduling.Solve(in)
@@ -258,8 +271,11 @@ func runPlan(stdout, stderr io.Writer, o planOptions) error {
 	for _, w := range out.Warnings {
 		fmt.Fprintln(stderr, "warning:", w)
 	}
-	for _, ignored := range objects.Ignored {
-		fmt.Fprintln(stderr, "note: not planned:", ignored)
+	for _, w := range objects.Warnings {
+		fmt.Fprintln(stderr, "warning:", w)
+	}
+	if skipped := objects.SkippedSummary(); skipped != "" {
+		fmt.Fprintln(stderr, "skipped (no effect on placement):", skipped)
 	}
 	if len(out.Unschedulable) > 0 {
 		byReason := map[string][]string{}

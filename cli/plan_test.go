@@ -61,7 +61,7 @@ func TestPlanBadInput(t *testing.T) {
 		want    []string
 	}{
 		{"malformed YAML", []string{"../testdata/plan/malformed.yaml"}, "aws-us-west-2", []string{"malformed.yaml: document 1"}},
-		{"unknown kind", []string{"../testdata/plan/unknown-kind.yaml"}, "aws-us-west-2", []string{"unknown-kind.yaml: document 1: unknown kind", "Widget"}},
+		{"unknown kind", []string{"../testdata/plan/unknown-kind.yaml"}, "aws-us-west-2", []string{"no pods in ../testdata/plan/unknown-kind.yaml", "skipped (no effect on placement): 1 Widget.example.com"}},
 		{"impossible pod", []string{"../testdata/plan/impossible.yaml"}, "aws-us-west-2", []string{"1 of 1 pods cannot be scheduled",
 			"impossible.yaml: Pod/giant: no instance type allowed by NodePool default has 2000 cpu; the largest has"}},
 		{"catalog without offerings", []string{"../examples/web-shop.yaml"}, "../testdata/plan/bad-catalog.json", []string{`instance type "lonely": no offerings`}},
@@ -223,5 +223,115 @@ spec:
 				t.Errorf("plan says\n%s\nwant %q", stdout.String(), tc.wantPrefix)
 			}
 		})
+	}
+}
+
+// TestPlanReadsARealFolder plans a folder as an application repository
+// holds it: the workloads are planned, the rest listed once on stderr.
+func TestPlanReadsARealFolder(t *testing.T) {
+	var stdout, stderr bytes.Buffer
+	if err := runPlan(&stdout, &stderr, planOptions{files: []string{"../testdata/plan/real-folder"}, catalog: "aws-us-west-2", output: "json"}); err != nil {
+		t.Fatalf("plan: %v\n%s", err, stderr.String())
+	}
+	var out planOutput
+	if err := json.Unmarshal(stdout.Bytes(), &out); err != nil {
+		t.Fatal(err)
+	}
+	if out.PodsScheduled != 9 || len(out.Unschedulable) != 0 {
+		t.Errorf("scheduled %d of 9 pods; unschedulable %v", out.PodsScheduled, out.Unschedulable)
+	}
+	pods := map[string]bool{}
+	for _, n := range out.Nodes {
+		if n.NodePool != "general" || n.CapacityType != "on-demand" {
+			t.Errorf("node %+v: want on-demand nodes of the folder's NodePool general", n)
+		}
+		for _, p := range n.Pods {
+			pods[p] = true
+		}
+	}
+	for _, want := range []string{"cache-0", "cache-1", "debug"} {
+		if !pods[want] {
+			t.Errorf("no pod %s in %v", want, pods)
+		}
+	}
+	const want = "skipped (no effect on placement): 2 Service, 1 Certificate.cert-manager.io, 1 ClusterRole, 1 ClusterRoleBinding, 1 ConfigMap, " +
+		"1 CustomResourceDefinition, 1 HorizontalPodAutoscaler, 1 Ingress, 1 LimitRange, 1 NetworkPolicy, 1 PodDisruptionBudget, 1 PriorityClass, " +
+		"1 ResourceQuota, 1 Role, 1 RoleBinding, 1 Secret, 1 ServiceAccount, 1 ServiceMonitor.monitoring.coreos.com\n"
+	if got := stderr.String(); strings.Count(got, "skipped") != 1 || !strings.Contains(got, want) {
+		t.Errorf("stderr\n%s\nwant the line\n%s", got, want)
+	}
+}
+
+// TestPlanHonoursNodePoolLimits: a pool with limits {cpu: 4} launches at
+// most 4 cpu of nodes; the pods left over are unschedulable, the limit named.
+func TestPlanHonoursNodePoolLimits(t *testing.T) {
+	manifests := `apiVersion: tailor.sh/v1
+kind: NodePool
+metadata: {name: small}
+spec:
+  template:
+    spec:
+      nodeClassRef: {group: sim.tailor.sh, kind: SimNodeClass, name: default}
+  limits: {cpu: 4}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: app}
+spec:
+  replicas: 10
+  selector: {matchLabels: {app: app}}
+  template:
+    metadata: {labels: {app: app}}
+    spec:
+      containers:
+      - name: app
+        image: app
+        resources: {requests: {cpu: "1", memory: 1Gi}}
+`
+	path := t.TempDir() + "/m.yaml"
+	if err := os.WriteFile(path, []byte(manifests), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var stdout, stderr bytes.Buffer
+	err := runPlan(&stdout, &stderr, planOptions{files: []string{path}, catalog: "aws-us-west-2", output: "json"})
+	if err == nil {
+		t.Fatalf("no error: 10 pods of 1 cpu cannot fit in 4 cpu of nodes\n%s", stdout.String())
+	}
+	var out planOutput
+	if err := json.Unmarshal(stdout.Bytes(), &out); err != nil {
+		t.Fatal(err)
+	}
+	cat, err := loadCatalog("aws-us-west-2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cpu := int64(0)
+	for _, n := range out.Nodes {
+		for _, it := range cat.InstanceTypes {
+			if it.Name == n.InstanceType {
+				cpu += it.Capacity.Cpu().MilliValue()
+			}
+		}
+	}
+	if cpu > 4000 || cpu == 0 {
+		t.Errorf("nodes of %dm cpu in all, want some and at most 4", cpu)
+	}
+	if len(out.Unschedulable) == 0 || out.PodsScheduled+len(out.Unschedulable) != 10 {
+		t.Fatalf("scheduled %d, unschedulable %d; want 10 in all, some unschedulable", out.PodsScheduled, len(out.Unschedulable))
+	}
+	for _, u := range out.Unschedulable {
+		if !strings.Contains(u.Reason, "NodePool small has reached its limits") {
+			t.Errorf("pod %s: reason %q does not name the limit", u.Pod, u.Reason)
+		}
+	}
+}
+
+// TestPlanRefusesAnInvalidNodePool: the API server would refuse it, so
+// tailor plan does, with the same message.
+func TestPlanRefusesAnInvalidNodePool(t *testing.T) {
+	var stdout, stderr bytes.Buffer
+	err := runPlan(&stdout, &stderr, planOptions{files: []string{"../testdata/validation/invalid/weight-zero.yaml", "../examples/web-shop.yaml"}, catalog: "aws-us-west-2", output: "json"})
+	if err == nil || !strings.Contains(err.Error(), "weight-zero.yaml: NodePool/weight-zero: spec.weight: Invalid value: 0: weight must be between 1 and 100") {
+		t.Fatalf("error %v; want the API server's message", err)
 	}
 }
