@@ -135,6 +135,7 @@ func runPlayground(ctx context.Context, stdout, stderr io.Writer, o playgroundOp
 	}
 	op, err := operator.New(cluster.RESTConfig, operator.Options{
 		CloudProvider:   provider.Name,
+		ClusterName:     "playground",
 		ValidationDelay: validationDelay,
 		// One controller on a private cluster: nothing to elect, and no
 		// ports to collide with another playground.

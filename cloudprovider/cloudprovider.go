@@ -37,7 +37,10 @@ import (
 //     a NodeClaimNotFoundError.
 //   - List returns every instance that this cluster's Tailor launched,
 //     including those whose NodeClaim was lost; garbage collection relies
-//     on it to find leaks.
+//     on it to find leaks. Another cluster's instances are never listed.
+//     Each carries the name and UID of the NodeClaim it was launched for,
+//     so that an instance is matched to its NodeClaim by identity, never by
+//     a name that a later NodeClaim may reuse.
 //   - GetInstanceTypes returns every instance type the NodePool's node class
 //     can launch, including types whose offerings are all unavailable right
 //     now (their Available flags say so), so that callers can explain why a

@@ -42,7 +42,7 @@ const (
 // Options configure the controller process.
 type Options struct {
 	// ClusterName tags the instances Tailor launches, so that several
-	// clusters can share a cloud account.
+	// clusters can share a cloud account. Required.
 	ClusterName string
 	// CloudProvider names the cloud, one of cloudprovider.Names(); empty
 	// means the default, the simulated cloud.
@@ -105,7 +105,10 @@ func New(cfg *rest.Config, opts Options) (*Operator, error) {
 	}
 	cfg.QPS, cfg.Burst = opts.KubeClientQPS, max(opts.KubeClientBurst, int(opts.KubeClientQPS))
 	if opts.ClusterName == "" {
-		opts.ClusterName = "tailor"
+		// Garbage collection terminates the instances of this cluster that
+		// no NodeClaim accounts for; a name two clusters share by default
+		// would let each collect the other's.
+		return nil, errors.New("the cluster name is required (--cluster-name, TAILOR_CLUSTER_NAME): it tags every instance Tailor launches, and clusters sharing a cloud account must each have their own")
 	}
 	scheme, err := cloudprovider.NewScheme()
 	if err != nil {

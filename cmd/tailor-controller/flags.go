@@ -21,10 +21,9 @@ import (
 
 // config is what the flags and the environment set.
 type config struct {
-	operator       operator.Options
-	clusterNameSet bool
-	logLevel       string
-	zap            zap.Options
+	operator operator.Options
+	logLevel string
+	zap      zap.Options
 	// providerSettings are each provider's own, by provider name.
 	providerSettings map[string]any
 }
@@ -60,7 +59,9 @@ func newCommand(lookupEnv func(string) (string, bool), run func(*config) error) 
 			if err := applyEnv(cmd.Flags(), lookupEnv); err != nil {
 				return err
 			}
-			c.clusterNameSet = cmd.Flags().Changed("cluster-name")
+			if c.operator.ClusterName == "" {
+				return fmt.Errorf("--cluster-name (%s) is required: it tags every instance Tailor launches, and garbage collection terminates this cluster's instances that no NodeClaim accounts for, so clusters sharing a cloud account must each have their own", envName("cluster-name"))
+			}
 			c.operator.ProviderSettings = c.providerSettings[c.operator.CloudProvider]
 			if _, err := cloudprovider.Lookup(c.operator.CloudProvider); err != nil {
 				return err
@@ -81,7 +82,7 @@ func newCommand(lookupEnv func(string) (string, bool), run func(*config) error) 
 // addFlags defines every flag, with its environment variable in its help.
 func addFlags(fs *pflag.FlagSet, c *config) {
 	o := &c.operator
-	fs.StringVar(&o.ClusterName, "cluster-name", "tailor", "name of the cluster, tagged on every instance Tailor launches")
+	fs.StringVar(&o.ClusterName, "cluster-name", "", "name of the cluster, tagged on every instance Tailor launches (required)")
 	fs.StringVar(&o.CloudProvider, "cloud-provider", defaultProvider(), fmt.Sprintf("cloud to launch nodes in: %s", strings.Join(cloudprovider.Names(), ", ")))
 	fs.StringVar(&o.MetricsBindAddress, "metrics-bind-address", ":8080", `address of /metrics; "0" turns it off`)
 	fs.StringVar(&o.HealthProbeBindAddress, "health-probe-bind-address", ":8081", "address of /healthz and /readyz")

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -15,12 +16,18 @@ func parse(t *testing.T, args []string, env map[string]string) (*config, error) 
 		got = c
 		return nil
 	})
+	if _, named := env["TAILOR_CLUSTER_NAME"]; !named && !slices.ContainsFunc(args, func(a string) bool { return strings.HasPrefix(a, "--cluster-name") }) && !wantsNoName(t) {
+		args = append(args, "--cluster-name=test")
+	}
 	cmd.SetArgs(args)
 	cmd.SetOut(&strings.Builder{})
 	cmd.SetErr(&strings.Builder{})
 	err := cmd.Execute()
 	return got, err
 }
+
+// wantsNoName says the test checks what happens without a cluster name.
+func wantsNoName(t *testing.T) bool { return strings.HasSuffix(t.Name(), "no_cluster_name") }
 
 func TestEnvironmentSetsFlags(t *testing.T) {
 	for _, tc := range []struct {
@@ -34,9 +41,8 @@ func TestEnvironmentSetsFlags(t *testing.T) {
 		{"durations", nil, map[string]string{"TAILOR_BATCH_MAX_DURATION": "3s"}, func(c *config) bool { return c.operator.BatchMax == 3*time.Second }},
 		{"qps", nil, map[string]string{"TAILOR_KUBE_CLIENT_QPS": "50"}, func(c *config) bool { return c.operator.KubeClientQPS == 50 }},
 		{"downward API namespace", nil, map[string]string{"POD_NAMESPACE": "tailor"}, func(c *config) bool { return c.operator.LeaderElectionNamespace == "tailor" }},
-		{"the command line wins", []string{"--cluster-name=cli"}, map[string]string{"TAILOR_CLUSTER_NAME": "env"}, func(c *config) bool { return c.operator.ClusterName == "cli" && c.clusterNameSet }},
-		{"cluster name from env counts as set", nil, map[string]string{"TAILOR_CLUSTER_NAME": "prod"}, func(c *config) bool { return c.operator.ClusterName == "prod" && c.clusterNameSet }},
-		{"default cluster name is not set", nil, nil, func(c *config) bool { return c.operator.ClusterName == "tailor" && !c.clusterNameSet }},
+		{"the command line wins", []string{"--cluster-name=cli"}, map[string]string{"TAILOR_CLUSTER_NAME": "env"}, func(c *config) bool { return c.operator.ClusterName == "cli" }},
+		{"cluster name from env", nil, map[string]string{"TAILOR_CLUSTER_NAME": "prod"}, func(c *config) bool { return c.operator.ClusterName == "prod" }},
 		{"provider flags reach the provider", []string{"--sim-tick=250ms"}, nil, func(c *config) bool {
 			s, ok := c.operator.ProviderSettings.(*sim.Settings)
 			return ok && s.Tick == 250*time.Millisecond
@@ -67,6 +73,8 @@ func TestBadInputIsRefusedWithItsName(t *testing.T) {
 		{"bad flag", []string{"--batch-max-duration=x"}, nil, "batch-max-duration"},
 		{"unknown provider", []string{"--cloud-provider=azure"}, nil, `unknown cloud provider "azure"`},
 		{"bad log level", []string{"--log-level=loud"}, nil, "log level"},
+		{"no cluster name", nil, nil, "--cluster-name (TAILOR_CLUSTER_NAME) is required"},
+		{"empty cluster name", []string{"--cluster-name="}, nil, "is required"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := parse(t, tc.args, tc.env)

@@ -23,11 +23,6 @@ func main() {
 			return fmt.Errorf("set up: %w", err)
 		}
 		log.Info("starting", "version", buildinfo.Get().Version, "cloudProvider", op.CloudProvider.Name(), "clusterName", c.operator.ClusterName)
-		if !c.clusterNameSet {
-			// Garbage collection terminates every instance tagged with this
-			// name that no local NodeClaim accounts for.
-			log.Info("WARNING: --cluster-name is the default; give every cluster that shares a cloud account its own name")
-		}
 		return op.Start(ctrl.SetupSignalHandler())
 	})
 	if err := cmd.Execute(); err != nil {

@@ -43,6 +43,10 @@ const providerIDPrefix = "sim:///"
 // LabelNodeClaim on a SimInstance names its NodeClaim.
 const LabelNodeClaim = simv1.Group + "/nodeclaim"
 
+// LabelNodeClaimUID on a SimInstance is the UID of its NodeClaim, as a tag
+// does on a real cloud's instance: names are reused, UIDs never.
+const LabelNodeClaimUID = simv1.Group + "/nodeclaim-uid"
+
 // LabelCluster on a SimInstance names the cluster whose Tailor launched it,
 // as a tag does on a real cloud's instance.
 const LabelCluster = simv1.Group + "/cluster"
@@ -307,7 +311,7 @@ func (p *Provider) newInstance(id string, class *simv1.SimNodeClass, nodeClaim *
 	return &simv1.SimInstance{
 		ObjectMeta: metav1.ObjectMeta{
 			Name:   id,
-			Labels: map[string]string{LabelNodeClaim: nodeClaim.Name, LabelCluster: p.clusterName},
+			Labels: map[string]string{LabelNodeClaim: nodeClaim.Name, LabelNodeClaimUID: string(nodeClaim.UID), LabelCluster: p.clusterName},
 		},
 		Spec: simv1.SimInstanceSpec{
 			NodeClaim:     nodeClaim.Name,
@@ -440,7 +444,7 @@ func (p *Provider) List(ctx context.Context) ([]*v1.NodeClaim, error) {
 
 func (p *Provider) asNodeClaim(instance *simv1.SimInstance) *v1.NodeClaim {
 	nodeClaim := &v1.NodeClaim{
-		ObjectMeta: metav1.ObjectMeta{Name: instance.Spec.NodeClaim, CreationTimestamp: instance.CreationTimestamp},
+		ObjectMeta: metav1.ObjectMeta{Name: instance.Spec.NodeClaim, UID: types.UID(instance.Labels[LabelNodeClaimUID]), CreationTimestamp: instance.CreationTimestamp},
 		Spec: v1.NodeClaimSpec{
 			NodeClassRef: &v1.NodeClassReference{Group: simv1.Group, Kind: "SimNodeClass", Name: instance.Spec.NodeClass},
 		},

@@ -3,6 +3,7 @@ package sim_test
 import (
 	"context"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -317,5 +318,41 @@ func TestSpotInterruption(t *testing.T) {
 	}
 	if _, err := provider.Get(ctx, launched.Status.ProviderID); !cloudprovider.IsNodeClaimNotFound(err) {
 		t.Fatalf("the interrupted instance is still there: %v", err)
+	}
+}
+
+// TestListKeepsToItsClusterAndCarriesTheNodeClaimUID: garbage collection
+// matches instances to NodeClaims by UID and must never see another
+// cluster's instances.
+func TestListKeepsToItsClusterAndCarriesTheNodeClaimUID(t *testing.T) {
+	c := newClient(t)
+	ctx := context.Background()
+	createClass(t, c, "clusters", simv1.SimNodeClassSpec{})
+	ours := sim.New(c, sim.Options{Seed: 1, ClusterName: "ours"})
+	theirs := sim.New(c, sim.Options{Seed: 1, ClusterName: "theirs"})
+	mine := nodeClaim("clusters-ours", "clusters", cpu("1"))
+	mine.UID = "uid-ours"
+	other := nodeClaim("clusters-theirs", "clusters", cpu("1"))
+	other.UID = "uid-theirs"
+	for _, launch := range []struct {
+		provider *sim.Provider
+		claim    *v1.NodeClaim
+	}{{ours, mine}, {theirs, other}} {
+		launched, err := launch.provider.Create(ctx, launch.claim)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = launch.provider.Delete(context.Background(), launched) })
+	}
+	list, err := ours.List(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var seen []string
+	for _, nc := range list {
+		seen = append(seen, nc.Name+"/"+string(nc.UID))
+	}
+	if !slices.Contains(seen, "clusters-ours/uid-ours") || slices.ContainsFunc(seen, func(s string) bool { return strings.HasPrefix(s, "clusters-theirs") }) {
+		t.Errorf("cluster ours lists %v, want its own instance with its NodeClaim's UID and none of theirs", seen)
 	}
 }

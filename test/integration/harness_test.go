@@ -47,6 +47,7 @@ func TestMain(m *testing.M) {
 // windows, a faster simulated cloud and garbage collection.
 var testOptions = operator.Options{
 	CloudProvider:                "sim",
+	ClusterName:                  "tailor",
 	MetricsBindAddress:           "0",
 	HealthProbeBindAddress:       "0",
 	ProviderSettings:             &sim.Settings{Tick: 100 * time.Millisecond},

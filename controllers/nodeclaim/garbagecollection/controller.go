@@ -12,6 +12,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	apimeta "k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/utils/clock"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
@@ -95,10 +96,11 @@ func (g *Collector) Collect(ctx context.Context) error {
 		return err
 	}
 	byName := map[string]*v1.NodeClaim{}
+	byUID := map[types.UID]*v1.NodeClaim{}
 	byProviderID := map[string]*v1.NodeClaim{}
 	for i := range claims.Items {
 		nc := &claims.Items[i]
-		byName[nc.Name] = nc
+		byName[nc.Name], byUID[nc.UID] = nc, nc
 		if nc.Status.ProviderID != "" {
 			byProviderID[nc.Status.ProviderID] = nc
 		}
@@ -106,7 +108,7 @@ func (g *Collector) Collect(ctx context.Context) error {
 	running := map[string]bool{}
 	for _, instance := range instances {
 		running[instance.Status.ProviderID] = true
-		if byProviderID[instance.Status.ProviderID] != nil || byName[instance.Name] != nil {
+		if byProviderID[instance.Status.ProviderID] != nil || accountedFor(instance, byUID, byName) {
 			continue
 		}
 		if g.opts.Clock.Since(instance.CreationTimestamp.Time) < g.opts.GracePeriod {
@@ -141,6 +143,18 @@ func (g *Collector) Collect(ctx context.Context) error {
 		metrics.NodeClaimsTerminated.WithLabelValues(nc.Labels[v1.LabelNodePool], "instance_gone").Inc()
 	}
 	return g.releaseNodes(ctx, byProviderID)
+}
+
+// accountedFor reports whether a NodeClaim owns the instance, launched but
+// not yet recorded in its status: the one with the instance's NodeClaim UID.
+// A name alone proves nothing, since a later NodeClaim may reuse it; only an
+// instance that carries no UID (launched by an older Tailor) is matched by
+// name.
+func accountedFor(instance *v1.NodeClaim, byUID map[types.UID]*v1.NodeClaim, byName map[string]*v1.NodeClaim) bool {
+	if instance.UID != "" {
+		return byUID[instance.UID] != nil
+	}
+	return byName[instance.Name] != nil
 }
 
 // releaseNodes removes Tailor's finalizer from deleted Nodes that no

@@ -7,8 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tailor-sh/tailor/controllers/controllertest"
-
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -22,6 +20,7 @@ import (
 
 	v1 "github.com/tailor-sh/tailor/api/v1"
 	fakecloud "github.com/tailor-sh/tailor/cloudprovider/fake"
+	"github.com/tailor-sh/tailor/controllers/controllertest"
 	"github.com/tailor-sh/tailor/controllers/events"
 )
 
@@ -59,6 +58,12 @@ func instance(name, providerID string, age time.Duration) *v1.NodeClaim {
 		ObjectMeta: metav1.ObjectMeta{Name: name, CreationTimestamp: metav1.NewTime(epoch.Add(-age)), Labels: map[string]string{v1.LabelNodePool: "default"}},
 		Status:     v1.NodeClaimStatus{ProviderID: providerID},
 	}
+}
+
+// withUID gives an instance the UID of the NodeClaim it was launched for.
+func withUID(instance *v1.NodeClaim, uid types.UID) *v1.NodeClaim {
+	instance.UID = uid
+	return instance
 }
 
 // claim is a NodeClaim created age before epoch; launched sets its Launched
@@ -101,8 +106,12 @@ func TestCollectTerminatesLeakedInstancesAfterTheGracePeriod(t *testing.T) {
 		{name: "no NodeClaim, young, then the grace period passes", instance: instance("young", "fake:///a/i-1", grace-time.Second), elapse: time.Second},
 		{name: "its NodeClaim records the provider ID", instance: instance("other-name", "fake:///a/i-1", time.Hour),
 			claims: []client.Object{claim("owner", "fake:///a/i-1", time.Hour, true)}, kept: true},
-		{name: "its NodeClaim has not recorded the launch yet", instance: instance("launching", "fake:///a/i-1", time.Hour),
+		{name: "its NodeClaim has not recorded the launch yet", instance: withUID(instance("launching", "fake:///a/i-1", time.Hour), "uid-launching"),
 			claims: []client.Object{claim("launching", "", time.Hour, false)}, kept: true},
+		{name: "an older Tailor's instance, with no UID, whose NodeClaim has not recorded it", instance: instance("launching", "fake:///a/i-1", time.Hour),
+			claims: []client.Object{claim("launching", "", time.Hour, false)}, kept: true},
+		{name: "launched for an earlier NodeClaim whose name a new one reuses", instance: withUID(instance("reused", "fake:///a/i-1", time.Hour), "uid-earlier"),
+			claims: []client.Object{claim("reused", "", time.Hour, false)}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			f := newFixture(t, tc.claims...)
@@ -243,5 +252,25 @@ func TestStartCollectsOnTheClocksTicks(t *testing.T) {
 		case <-deadline:
 			t.Fatalf("no collection after tick %d of the clock", pass+1)
 		}
+	}
+}
+
+// TestCollectKeepsWhatItsNodeClaimsOwnOverManyPasses: an instance whose
+// NodeClaim reuses the name of an earlier one, launched but not yet
+// recorded, survives pass after pass; the earlier NodeClaim's leaked
+// instance of the same name does not survive the first pass after the grace
+// period.
+func TestCollectKeepsWhatItsNodeClaimsOwnOverManyPasses(t *testing.T) {
+	f := newFixture(t, claim("reused", "", time.Hour, false))
+	f.cloud.AddInstance(withUID(instance("reused", "fake:///a/i-old", time.Hour), "uid-earlier"))
+	f.cloud.AddInstance(withUID(instance("reused", "fake:///a/i-new", time.Hour), "uid-reused"))
+	for pass := range 5 {
+		if err := f.gc.Collect(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		if left := f.instances(t); !slices.Equal(left, []string{"fake:///a/i-new"}) {
+			t.Fatalf("after pass %d: instances %v, want only the current NodeClaim's fake:///a/i-new", pass+1, left)
+		}
+		f.clock.Step(grace)
 	}
 }
