@@ -40,9 +40,7 @@ func rank(dir string) (int, bool) {
 	best, found, length := 0, false, -1
 	for _, l := range layers {
 		for _, p := range l.prefixes {
-			match := dir == strings.TrimSuffix(p, "/") && !strings.HasSuffix(p, "/") ||
-				strings.HasPrefix(dir+"/", strings.TrimSuffix(p, "/")+"/") && (!strings.HasSuffix(p, "/") || dir != strings.TrimSuffix(p, "/"))
-			if match && len(p) > length {
+			if inFolder(dir, p) && len(p) > length {
 				best, found, length = l.rank, true, len(p)
 			}
 		}
@@ -50,10 +48,19 @@ func rank(dir string) (int, bool) {
 	return best, found
 }
 
+// inFolder reports whether dir is the folder prefix or below it; a prefix
+// ending in "/" means only the folders below it.
+func inFolder(dir, prefix string) bool {
+	if parent, below := strings.CutSuffix(prefix, "/"); below {
+		return strings.HasPrefix(dir, parent+"/")
+	}
+	return dir == prefix || strings.HasPrefix(dir, prefix+"/")
+}
+
 // importEdge is one import of a module package by a file of the module.
 type importEdge struct {
 	file, from, to string // from and to are folders relative to the module root
-	test               bool
+	test           bool
 }
 
 // moduleImports parses every Go file of the main module (not the bench and
