@@ -170,6 +170,12 @@ const (
 	// ConditionConsolidatable is True when the node has had no pod events
 	// for its NodePool's consolidateAfter.
 	ConditionConsolidatable = "Consolidatable"
+	// ConditionDisruptionBlocked is True while the node is due to be
+	// replaced (expired or drifted) but its drain could never finish: a pod
+	// annotated do-not-disrupt, or a PodDisruptionBudget that allows
+	// nothing, and no terminationGracePeriod to end the wait. No replacement
+	// is launched meanwhile; the reason is Expired or Drifted.
+	ConditionDisruptionBlocked = "DisruptionBlocked"
 	// ConditionReady is True when Launched, Registered and Initialized are.
 	// NodePools use the same type for their own readiness.
 	ConditionReady = "Ready"

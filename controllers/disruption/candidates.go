@@ -123,17 +123,29 @@ func (c *Controller) candidate(v *view, n *state.StateNode) *coredisruption.Cand
 	}
 }
 
-// blocked says why a node must not be disrupted for reason, or "". Expired
-// nodes are replaced whatever their pods say: the drain still waits for
-// PodDisruptionBudgets and do-not-disrupt pods, up to the
-// terminationGracePeriod, which is the user's deadline.
+// blocked says why a node must not be disrupted for reason, or "". An
+// expired node with a terminationGracePeriod is replaced whatever its pods
+// say: the drain waits for PodDisruptionBudgets and do-not-disrupt pods only
+// up to that deadline, which the user chose. Without one, such pods would
+// hold the drain for ever, and a replacement launched meanwhile would double
+// the node's cost, so the node stays until they let it go.
 func blocked(v *view, n *state.StateNode, reason v1.DisruptionReason) string {
 	if n.NodeClaim.Annotations[v1.AnnotationDoNotDisrupt] == "true" || n.Node.Annotations[v1.AnnotationDoNotDisrupt] == "true" {
 		return fmt.Sprintf("the node is annotated %s", v1.AnnotationDoNotDisrupt)
 	}
-	if reason == v1.DisruptionReasonExpired {
+	if reason == v1.DisruptionReasonExpired && n.NodeClaim.Spec.TerminationGracePeriod != nil {
 		return ""
 	}
+	why := podsHolding(v, n)
+	if why != "" && n.NodeClaim.Spec.TerminationGracePeriod == nil && (reason == v1.DisruptionReasonExpired || reason == v1.DisruptionReasonDrifted) {
+		why += "; with no terminationGracePeriod its drain could never finish, so no replacement is launched"
+	}
+	return why
+}
+
+// podsHolding says which of the node's pods would hold a drain (or could
+// not be recreated elsewhere), or "".
+func podsHolding(v *view, n *state.StateNode) string {
 	for _, pod := range v.movable(n) {
 		if pod.Annotations[v1.AnnotationDoNotDisrupt] == "true" {
 			return fmt.Sprintf("pod %s/%s is annotated %s", pod.Namespace, pod.Name, v1.AnnotationDoNotDisrupt)

@@ -40,7 +40,9 @@ func TestBlocked(t *testing.T) {
 		pdbs   []policyv1.PodDisruptionBudget
 		node   map[string]string
 		reason v1.DisruptionReason
-		want   string
+		// gracePeriod gives the NodeClaim a terminationGracePeriod.
+		gracePeriod bool
+		want        string
 	}{
 		{name: "nothing blocks", pods: []*corev1.Pod{ownedPod("a", web, nil)}, reason: v1.DisruptionReasonUnderutilized},
 		{name: "a PDB that allows none", pods: []*corev1.Pod{ownedPod("a", web, nil)}, pdbs: []policyv1.PodDisruptionBudget{pdb("web", &metav1.LabelSelector{MatchLabels: web}, 0)},
@@ -56,8 +58,14 @@ func TestBlocked(t *testing.T) {
 		{name: "a do-not-disrupt pod", pods: []*corev1.Pod{ownedPod("a", web, map[string]string{v1.AnnotationDoNotDisrupt: "true"})},
 			reason: v1.DisruptionReasonDrifted, want: "pod shop/a is annotated tailor.sh/do-not-disrupt"},
 		{name: "a pod no controller would recreate", pods: []*corev1.Pod{bare}, reason: v1.DisruptionReasonUnderutilized, want: "no controller"},
-		{name: "expiry goes ahead regardless of pods", pods: []*corev1.Pod{bare, ownedPod("a", web, map[string]string{v1.AnnotationDoNotDisrupt: "true"})},
-			pdbs: []policyv1.PodDisruptionBudget{pdb("web", &metav1.LabelSelector{MatchLabels: web}, 0)}, reason: v1.DisruptionReasonExpired},
+		{name: "with a terminationGracePeriod, expiry goes ahead regardless of pods", pods: []*corev1.Pod{bare, ownedPod("a", web, map[string]string{v1.AnnotationDoNotDisrupt: "true"})},
+			pdbs: []policyv1.PodDisruptionBudget{pdb("web", &metav1.LabelSelector{MatchLabels: web}, 0)}, reason: v1.DisruptionReasonExpired, gracePeriod: true},
+		{name: "without one, a do-not-disrupt pod holds expiry", pods: []*corev1.Pod{ownedPod("a", web, map[string]string{v1.AnnotationDoNotDisrupt: "true"})},
+			reason: v1.DisruptionReasonExpired, want: "pod shop/a is annotated tailor.sh/do-not-disrupt; with no terminationGracePeriod its drain could never finish, so no replacement is launched"},
+		{name: "without one, a PDB that allows none holds expiry", pods: []*corev1.Pod{ownedPod("a", web, nil)},
+			pdbs: []policyv1.PodDisruptionBudget{pdb("web", &metav1.LabelSelector{MatchLabels: web}, 0)}, reason: v1.DisruptionReasonExpired, want: "allows no disruption of pod a now; with no terminationGracePeriod"},
+		{name: "a drifted node's blocking pod with a terminationGracePeriod says nothing of one", pods: []*corev1.Pod{ownedPod("a", web, map[string]string{v1.AnnotationDoNotDisrupt: "true"})},
+			reason: v1.DisruptionReasonDrifted, gracePeriod: true, want: "pod shop/a is annotated tailor.sh/do-not-disrupt"},
 		{name: "a do-not-disrupt node, even expired", node: map[string]string{v1.AnnotationDoNotDisrupt: "true"}, reason: v1.DisruptionReasonExpired, want: "the node is annotated"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -66,8 +74,12 @@ func TestBlocked(t *testing.T) {
 				NodeClaim: &v1.NodeClaim{ObjectMeta: metav1.ObjectMeta{Name: "n"}},
 				Pods:      tc.pods,
 			}
+			if tc.gracePeriod {
+				n.NodeClaim.Spec.TerminationGracePeriod = &metav1.Duration{Duration: time.Hour}
+			}
 			got := blocked(&view{now: time.Now(), pdbs: tc.pdbs}, n, tc.reason)
-			if tc.want == "" && got != "" || tc.want != "" && !strings.Contains(got, tc.want) {
+			if tc.want == "" && got != "" || tc.want != "" && !strings.Contains(got, tc.want) ||
+				tc.gracePeriod && strings.Contains(got, "no terminationGracePeriod") {
 				t.Errorf("blocked = %q, want %q", got, tc.want)
 			}
 		})

@@ -117,6 +117,30 @@ func violates(req *requirements.Requirement, labels map[string]string, launched 
 	return false
 }
 
+// markBlocked sets the NodeClaim's DisruptionBlocked condition for reason
+// with the message why, or clears it when why is empty and the condition is
+// of this reason, so that users see on the NodeClaim why a node due to go
+// stays.
+func (c *Controller) markBlocked(ctx context.Context, nc *v1.NodeClaim, reason v1.DisruptionReason, why string) {
+	have := apimeta.FindStatusCondition(nc.Status.Conditions, v1.ConditionDisruptionBlocked)
+	if why == "" && (have == nil || have.Reason != string(reason)) || have != nil && have.Reason == string(reason) && have.Message == why {
+		return
+	}
+	updated := nc.DeepCopy()
+	patch := client.MergeFromWithOptions(nc.DeepCopy(), client.MergeFromWithOptimisticLock{})
+	if why == "" {
+		apimeta.RemoveStatusCondition(&updated.Status.Conditions, v1.ConditionDisruptionBlocked)
+	} else {
+		apimeta.SetStatusCondition(&updated.Status.Conditions, metav1.Condition{Type: v1.ConditionDisruptionBlocked, Status: metav1.ConditionTrue,
+			Reason: string(reason), Message: why, ObservedGeneration: nc.Generation})
+	}
+	if err := c.client.Status().Patch(ctx, updated, patch); client.IgnoreNotFound(err) != nil {
+		log.FromContext(ctx).V(1).Info("record the DisruptionBlocked condition; will retry", "nodeClaim", nc.Name, "error", err.Error())
+		return
+	}
+	nc.Status.Conditions = updated.Status.Conditions
+}
+
 // markDrifted sets or clears the NodeClaim's Drifted condition when it
 // changes, and says so once in an event.
 func (c *Controller) markDrifted(ctx context.Context, nc *v1.NodeClaim, reason, message string) {

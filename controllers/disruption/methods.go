@@ -109,12 +109,15 @@ func (c *Controller) replace(ctx context.Context, v *view, reason v1.DisruptionR
 		}
 		because := why(n, pool)
 		if because == "" {
+			c.markBlocked(ctx, n.NodeClaim, reason, "")
 			continue
 		}
 		if b := blocked(v, n, reason); b != "" {
 			c.stay(ctx, n, reason, fmt.Sprintf("%s (%s)", b, because))
+			c.markBlocked(ctx, n.NodeClaim, reason, b)
 			continue
 		}
+		c.markBlocked(ctx, n.NodeClaim, reason, "")
 		if c.allowance(v, pool, reason) <= 0 {
 			c.stay(ctx, n, reason, budgetExhausted(v, pool, reason))
 			continue

@@ -30,15 +30,22 @@ func TestExpiredNodes(t *testing.T) {
 		pod      func(*corev1.Pod)
 		replaced bool
 		says     string
+		// blockedCondition: the NodeClaim's DisruptionBlocked condition says
+		// why it stays.
+		blockedCondition bool
 	}{
 		{name: "older than expireAfter", pool: expireAfter(30 * time.Minute), replaced: true},
 		{name: "exactly expireAfter old", pool: expireAfter(time.Hour), replaced: true},
 		{name: "younger than expireAfter", pool: expireAfter(2 * time.Hour)},
 		{name: "expireAfter Never", pool: expireAfter(0), node: func(*v1.NodeClaim) {}},
-		{name: "a do-not-disrupt pod does not hold expiry", pool: expireAfter(30 * time.Minute),
-			pod: func(p *corev1.Pod) { annotated(p, v1.AnnotationDoNotDisrupt, "true") }, replaced: true},
+		{name: "with a terminationGracePeriod, a do-not-disrupt pod does not hold expiry", pool: expireAfter(30 * time.Minute),
+			node: func(nc *v1.NodeClaim) { nc.Spec.TerminationGracePeriod = &metav1.Duration{Duration: time.Hour} },
+			pod:  func(p *corev1.Pod) { annotated(p, v1.AnnotationDoNotDisrupt, "true") }, replaced: true},
+		{name: "without one, a do-not-disrupt pod holds expiry and launches no replacement", pool: expireAfter(30 * time.Minute),
+			pod:  func(p *corev1.Pod) { annotated(p, v1.AnnotationDoNotDisrupt, "true") },
+			says: "with no terminationGracePeriod its drain could never finish, so no replacement is launched", blockedCondition: true},
 		{name: "a do-not-disrupt node does", pool: expireAfter(30 * time.Minute),
-			node: func(nc *v1.NodeClaim) { annotated(nc, v1.AnnotationDoNotDisrupt, "true") }, says: "the node is annotated"},
+			node: func(nc *v1.NodeClaim) { annotated(nc, v1.AnnotationDoNotDisrupt, "true") }, says: "the node is annotated", blockedCondition: true},
 		{name: "an Expired budget of zero", pool: func(np *v1.NodePool) {
 			expireAfter(30 * time.Minute)(np)
 			np.Spec.Disruption.Budgets = []v1.Budget{{Nodes: "0", Reasons: []v1.DisruptionReason{v1.DisruptionReasonExpired}}}
@@ -71,6 +78,14 @@ func TestExpiredNodes(t *testing.T) {
 			}
 			if tc.says != "" {
 				f.wantEvent("DisruptionBlocked", "Expired, but kept", tc.says)
+			}
+			stored := &v1.NodeClaim{}
+			if err := f.client.Get(context.Background(), client.ObjectKey{Name: "n1"}, stored); err != nil {
+				t.Fatal(err)
+			}
+			cond := apimeta.FindStatusCondition(stored.Status.Conditions, v1.ConditionDisruptionBlocked)
+			if got := cond != nil && cond.Reason == string(v1.DisruptionReasonExpired) && strings.Contains(cond.Message, tc.says); got != tc.blockedCondition {
+				t.Errorf("DisruptionBlocked condition %+v, want one: %v", cond, tc.blockedCondition)
 			}
 		})
 	}
