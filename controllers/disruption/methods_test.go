@@ -4,6 +4,8 @@ import (
 	"testing"
 	"time"
 
+	policyv1 "k8s.io/api/policy/v1"
+
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -29,6 +31,12 @@ func TestEmptyNodes(t *testing.T) {
 		{name: "empty for consolidateAfter", wait: testConsolidateAfter, deleted: true, says: "no pod to move for 30s"},
 		{name: "empty for less than consolidateAfter", wait: testConsolidateAfter - time.Second},
 		{name: "only a DaemonSet's pod", extra: []client.Object{daemonPod("agent", "empty")}, wait: testConsolidateAfter, deleted: true},
+		{name: "only a DaemonSet's pod that tolerates everything", extra: []client.Object{tolerateEverything(daemonPod("agent", "empty"))}, wait: testConsolidateAfter, deleted: true},
+		{name: "a pod that tolerates everything is not nothing", extra: []client.Object{tolerateEverything(pod("agent", "empty", "100m"))}, wait: testConsolidateAfter},
+		{name: "nor is one behind a PodDisruptionBudget that allows nothing", extra: []client.Object{tolerateEverything(pod("agent", "empty", "100m")), &policyv1.PodDisruptionBudget{
+			ObjectMeta: metav1.ObjectMeta{Name: "agent", Namespace: "shop"},
+			Spec:       policyv1.PodDisruptionBudgetSpec{Selector: &metav1.LabelSelector{MatchLabels: map[string]string{"app": "web"}}},
+		}}, wait: time.Hour},
 		{name: "a finished pod", extra: []client.Object{func() client.Object {
 			p := pod("job", "empty", "1")
 			p.Status.Phase = corev1.PodSucceeded
@@ -142,4 +150,11 @@ func TestEmptyNodesWithinBudget(t *testing.T) {
 	// Once it shows as deleting, the node going away counts as disrupted
 	// and no longer among the nodes that stay.
 	f.wantEvent("budgets allow no more Empty disruptions now (1 of its 2 nodes are being disrupted)")
+}
+
+// tolerateEverything gives the pod the toleration of many agents: every
+// taint, Tailor's disrupted taint included.
+func tolerateEverything(p *corev1.Pod) *corev1.Pod {
+	p.Spec.Tolerations = []corev1.Toleration{{Operator: corev1.TolerationOpExists}}
+	return p
 }

@@ -30,8 +30,12 @@ type Plan struct {
 }
 
 // NewPlan sorts pods for draining. Pods that are done, static (mirror) pods,
-// pods that tolerate the disrupted taint (they would only come back) and
-// pods stuck terminating for over a minute are left out.
+// DaemonSet pods that tolerate the disrupted taint (their controller would
+// only put them back) and pods stuck terminating for over a minute are left
+// out. Any other pod that tolerates the taint, an agent with
+// `tolerations: [{operator: Exists}]` for example, is evicted like the rest:
+// leaving it out would count its node as empty, delete the node under it
+// and skip its PodDisruptionBudget and do-not-disrupt annotation.
 func NewPlan(pods []*corev1.Pod, now time.Time) Plan {
 	var plan Plan
 	for _, pod := range pods {
@@ -41,7 +45,7 @@ func NewPlan(pods []*corev1.Pod, now time.Time) Plan {
 		if _, mirror := pod.Annotations[corev1.MirrorPodAnnotationKey]; mirror {
 			continue
 		}
-		if tolerates(pod, DisruptedTaint) {
+		if daemon(pod) && tolerates(pod, DisruptedTaint) {
 			continue
 		}
 		if pod.DeletionTimestamp != nil && now.Sub(pod.DeletionTimestamp.Time) > time.Minute {

@@ -1,6 +1,7 @@
 package drain
 
 import (
+	"slices"
 	"testing"
 	"time"
 
@@ -32,8 +33,12 @@ func TestPlanOrdersAndSkipsPods(t *testing.T) {
 		pod("pinned", func(p *corev1.Pod) { p.Annotations = map[string]string{v1.AnnotationDoNotDisrupt: "true"} }),
 		pod("done", func(p *corev1.Pod) { p.Status.Phase = corev1.PodSucceeded }),
 		pod("static", func(p *corev1.Pod) { p.Annotations = map[string]string{corev1.MirrorPodAnnotationKey: "x"} }),
-		pod("tolerant", func(p *corev1.Pod) {
+		pod("tolerant-agent", func(p *corev1.Pod) {
+			ds(p)
 			p.Spec.Tolerations = []corev1.Toleration{{Key: v1.TaintKeyDisrupted, Operator: corev1.TolerationOpExists}}
+		}),
+		pod("tolerates-everything", func(p *corev1.Pod) {
+			p.Spec.Tolerations = []corev1.Toleration{{Operator: corev1.TolerationOpExists}}
 		}),
 		pod("stuck", func(p *corev1.Pod) { p.DeletionTimestamp = &metav1.Time{Time: now.Add(-2 * time.Minute)} }),
 	}, now)
@@ -44,16 +49,16 @@ func TestPlanOrdersAndSkipsPods(t *testing.T) {
 		}
 		return out
 	}
-	want := [4]string{"app", "agent", "dns", "cni"}
+	want := [4][]string{{"app", "tolerates-everything"}, {"agent"}, {"dns"}, {"cni"}}
 	for i, tier := range plan.Tiers {
-		if got := names(tier); len(got) != 1 || got[0] != want[i] {
-			t.Errorf("tier %d = %v, want [%s]", i, got, want[i])
+		if got := names(tier); !slices.Equal(got, want[i]) {
+			t.Errorf("tier %d = %v, want %v", i, got, want[i])
 		}
 	}
 	if got := names(plan.Blocked); len(got) != 1 || got[0] != "pinned" {
 		t.Errorf("blocked = %v, want [pinned]", got)
 	}
-	if got := names(plan.Next()); len(got) != 1 || got[0] != "app" {
+	if got := names(plan.Next()); !slices.Equal(got, want[0]) {
 		t.Errorf("next = %v, want the ordinary pods first", got)
 	}
 	if (Plan{}).Empty() != true || plan.Empty() {

@@ -5,7 +5,11 @@ import (
 	"testing"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
+	policyv1 "k8s.io/api/policy/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -61,5 +65,40 @@ func TestEmptyNodeIsRemovedAfterConsolidateAfter(t *testing.T) {
 				t.Errorf("a budget of 0 did not keep the empty node")
 			}
 		})
+	}
+}
+
+// TestAPodThatToleratesEverythingKeepsItsNode: a node whose only pod
+// tolerates every taint (Tailor's disrupted taint included), behind a
+// PodDisruptionBudget that allows nothing, is neither empty nor
+// consolidated: disruption looks at it, says why it stays, and leaves it.
+func TestAPodThatToleratesEverythingKeepsItsNode(t *testing.T) {
+	e := newEnv(t)
+	e.startOperator(testOptions)
+	pool := e.nodePool("tolerant", simv1.SimNodeClassSpec{}, consolidating(v1.CapacityTypeOnDemand))
+	spec := podSpec(pool.Name, "200m", "256Mi")
+	spec.Tolerations = []corev1.Toleration{{Operator: corev1.TolerationOpExists}}
+	e.deployment("agent", 1, spec)
+	pdb := &policyv1.PodDisruptionBudget{
+		ObjectMeta: metav1.ObjectMeta{Name: "agent", Namespace: e.namespace},
+		Spec: policyv1.PodDisruptionBudgetSpec{
+			MaxUnavailable: ptr.To(intstr.FromInt32(0)),
+			Selector:       &metav1.LabelSelector{MatchLabels: map[string]string{"app": "agent"}},
+		},
+	}
+	if err := e.client.Create(context.Background(), pdb); err != nil {
+		t.Fatal(err)
+	}
+	e.waitRunning("agent", 1, time.Minute)
+	claim := e.waitClaimsReady(pool.Name, time.Minute)[0]
+	// The event comes from a disruption pass that judged the settled node
+	// and its pod; it proves the node was looked at, not just not yet.
+	e.waitEvent("DisruptionBlocked", "PodDisruptionBudget", &claim.ObjectMeta)
+	nc := &v1.NodeClaim{}
+	if err := e.client.Get(context.Background(), client.ObjectKey{Name: claim.Name}, nc); err != nil || nc.DeletionTimestamp != nil {
+		t.Fatalf("the node of a pod behind a PodDisruptionBudget that allows nothing is going (err %v): %s", err, e.describe(nil))
+	}
+	if claims := e.claims(pool.Name); len(claims) != 1 {
+		t.Errorf("%d NodeClaims, want the one node, no replacement", len(claims))
 	}
 }
