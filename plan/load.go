@@ -157,9 +157,6 @@ func Load(paths ...string) (*Objects, error) {
 	if len(errs) == 0 {
 		errs = append(errs, l.uniqueNames(out))
 	}
-	for _, v := range l.validators {
-		out.Warnings = append(out.Warnings, v.warnings()...)
-	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
