@@ -105,6 +105,9 @@ func addFlags(fs *pflag.FlagSet, c *config) {
 	zapFlags := flag.NewFlagSet("zap", flag.ContinueOnError)
 	c.zap.BindFlags(zapFlags)
 	fs.AddGoFlagSet(zapFlags)
+	// controller-runtime registers --kubeconfig on the standard flag set,
+	// and ctrl.GetConfigOrDie reads it there.
+	fs.AddGoFlagSet(flag.CommandLine)
 	fs.VisitAll(func(f *pflag.Flag) { f.Usage += fmt.Sprintf(" (env %s)", envName(f.Name)) })
 }
 

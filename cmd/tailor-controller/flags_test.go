@@ -1,6 +1,7 @@
 package main
 
 import (
+	"flag"
 	"slices"
 	"strings"
 	"testing"
@@ -43,6 +44,9 @@ func TestEnvironmentSetsFlags(t *testing.T) {
 		{"downward API namespace", nil, map[string]string{"POD_NAMESPACE": "tailor"}, func(c *config) bool { return c.operator.LeaderElectionNamespace == "tailor" }},
 		{"the command line wins", []string{"--cluster-name=cli"}, map[string]string{"TAILOR_CLUSTER_NAME": "env"}, func(c *config) bool { return c.operator.ClusterName == "cli" }},
 		{"cluster name from env", nil, map[string]string{"TAILOR_CLUSTER_NAME": "prod"}, func(c *config) bool { return c.operator.ClusterName == "prod" }},
+		{"controller-runtime's --kubeconfig is taken", []string{"--kubeconfig=/tmp/kc"}, nil, func(*config) bool {
+			return flag.Lookup("kubeconfig").Value.String() == "/tmp/kc"
+		}},
 		{"provider flags reach the provider", []string{"--sim-tick=250ms"}, nil, func(c *config) bool {
 			s, ok := c.operator.ProviderSettings.(*sim.Settings)
 			return ok && s.Tick == 250*time.Millisecond
