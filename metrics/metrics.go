@@ -69,7 +69,7 @@ var (
 	// NodeClaimsTerminated counts NodeClaims deleted by Tailor, by reason.
 	NodeClaimsTerminated = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Namespace: namespace, Subsystem: "nodeclaims", Name: "terminated_total",
-		Help: "NodeClaims Tailor deleted, by NodePool and reason (insufficient_capacity, launch_timeout, registration_timeout, node_deleted, instance_gone, leaked, Empty, Underutilized, Drifted, Expired).",
+		Help: "NodeClaims Tailor deleted, by NodePool and reason (insufficient_capacity, launch_timeout, registration_timeout, node_deleted, instance_gone, leaked, interrupted, Empty, Underutilized, Drifted, Expired).",
 	}, []string{"nodepool", "reason"})
 	// NodeClaims is the number of NodeClaims by NodePool and phase.
 	NodeClaims = prometheus.NewGaugeVec(prometheus.GaugeOpts{

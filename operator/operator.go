@@ -26,6 +26,7 @@ import (
 	"github.com/tailor-sh/tailor/cloudprovider/metered"
 	"github.com/tailor-sh/tailor/controllers/disruption"
 	"github.com/tailor-sh/tailor/controllers/events"
+	"github.com/tailor-sh/tailor/controllers/interruption"
 	"github.com/tailor-sh/tailor/controllers/nodeclaim/garbagecollection"
 	"github.com/tailor-sh/tailor/controllers/nodeclaim/lifecycle"
 	nodepoolstatus "github.com/tailor-sh/tailor/controllers/nodepool/status"
@@ -177,6 +178,11 @@ func New(cfg *rest.Config, opts Options) (*Operator, error) {
 		Interval: opts.DisruptionInterval, ValidationDelay: opts.ValidationDelay, ReplacementTimeout: opts.ReplacementTimeout, Calendar: opts.Calendar, Clock: opts.DisruptionClock,
 	})); err != nil {
 		return nil, err
+	}
+	if source, ok := cloud.(cloudprovider.InterruptionSource); ok {
+		if err := mgr.Add(interruption.New(mgr.GetClient(), source, unavailable, recorder, interruption.Options{})); err != nil {
+			return nil, err
+		}
 	}
 	if err := mgr.Add(garbagecollection.New(mgr.GetClient(), op.CloudProvider, recorder,
 		garbagecollection.Options{Interval: opts.GarbageCollectionInterval, GracePeriod: opts.GarbageCollectionGracePeriod})); err != nil {

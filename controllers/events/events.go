@@ -66,6 +66,9 @@ const (
 	DisruptionAborted = "DisruptionAborted"
 	// Drifted: a node no longer matches its NodePool or node class.
 	Drifted = "Drifted"
+	// Interrupted: the cloud will take the node's instance away; Tailor
+	// drains it and its pods get nodes elsewhere.
+	Interrupted = "Interrupted"
 )
 
 // Recorder publishes events, dropping one identical (same object, reason and

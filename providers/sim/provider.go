@@ -452,6 +452,25 @@ func (p *Provider) asNodeClaim(instance *simv1.SimInstance) *v1.NodeClaim {
 	return p.hydrate(nodeClaim, instance)
 }
 
+// Interruptions returns the spot interruptions the simulated cloud has
+// announced for this cluster's instances that have not yet been taken away.
+func (p *Provider) Interruptions(ctx context.Context) ([]cloudprovider.Interruption, error) {
+	list := &simv1.SimInstanceList{}
+	if err := p.client.List(ctx, list, client.MatchingLabels{LabelCluster: p.clusterName}); err != nil {
+		return nil, fmt.Errorf("list instances: %w", err)
+	}
+	var out []cloudprovider.Interruption
+	for i := range list.Items {
+		instance := &list.Items[i]
+		if at := instance.Status.InterruptionTime; at != nil && instance.Status.State != simv1.StateShuttingDown {
+			out = append(out, cloudprovider.Interruption{ProviderID: providerID(instance), At: at.Time, Kind: "SpotInterruption"})
+		}
+	}
+	return out, nil
+}
+
+var _ cloudprovider.InterruptionSource = (*Provider)(nil)
+
 // IsDrifted reports ImageChanged when the node class now names another image
 // than the instance booted from.
 func (p *Provider) IsDrifted(ctx context.Context, nodeClaim *v1.NodeClaim) (cloudprovider.DriftReason, error) {

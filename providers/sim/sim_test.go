@@ -310,6 +310,14 @@ func TestSpotInterruption(t *testing.T) {
 	if node.Annotations[sim.AnnotationInterruptionTime] == "" {
 		t.Fatalf("no interruption announced on %v", node.Annotations)
 	}
+	notices, err := provider.Interruptions(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(notices) != 1 || notices[0].ProviderID != launched.Status.ProviderID || notices[0].Kind != "SpotInterruption" ||
+		!notices[0].At.Equal(clock.Now().Add(sim.InterruptionWarning).Truncate(time.Second)) {
+		t.Fatalf("notices %+v, want one SpotInterruption of %s in %s", notices, launched.Status.ProviderID, sim.InterruptionWarning)
+	}
 	clock.Step(sim.InterruptionWarning + time.Second)
 	for range 2 { // shut down, then remove
 		if err := cloud.Step(ctx, time.Second); err != nil {
@@ -318,6 +326,9 @@ func TestSpotInterruption(t *testing.T) {
 	}
 	if _, err := provider.Get(ctx, launched.Status.ProviderID); !cloudprovider.IsNodeClaimNotFound(err) {
 		t.Fatalf("the interrupted instance is still there: %v", err)
+	}
+	if notices, err := provider.Interruptions(ctx); err != nil || len(notices) != 0 {
+		t.Fatalf("notices %+v (%v) after the instance is gone, want none", notices, err)
 	}
 }
 
