@@ -58,6 +58,13 @@ type CloudProvider interface {
 	Name() string
 }
 
+// HealthReporter is implemented by a CloudProvider that can tell that it is
+// failing: Healthy returns nil, or why launches are paused. NodePools show it
+// as their CloudProviderHealthy condition.
+type HealthReporter interface {
+	Healthy() error
+}
+
 // DriftReason says why an instance no longer matches its node class, for
 // example "ImageChanged". Empty means not drifted.
 type DriftReason string

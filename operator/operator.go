@@ -58,6 +58,10 @@ type Options struct {
 	// LeaderElection makes only one replica act at a time.
 	LeaderElection          bool
 	LeaderElectionNamespace string
+	// CloudQPS and CloudBurst pace every call to the cloud, from every
+	// controller; zero means metered's defaults.
+	CloudQPS   float64
+	CloudBurst int
 	// KubeClientQPS and KubeClientBurst limit requests to the API server.
 	KubeClientQPS   float32
 	KubeClientBurst int
@@ -137,7 +141,7 @@ func New(cfg *rest.Config, opts Options) (*Operator, error) {
 	if err != nil {
 		return nil, fmt.Errorf("set up cloud provider %s: %w", provider.Name, err)
 	}
-	op.CloudProvider = metered.New(cloud)
+	op.CloudProvider = metered.New(cloud, metered.Options{QPS: opts.CloudQPS, Burst: opts.CloudBurst})
 
 	if op.Cluster, err = state.New(context.Background(), mgr.GetCache()); err != nil {
 		return nil, err

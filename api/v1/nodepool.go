@@ -266,6 +266,10 @@ const (
 	// ConditionValidationSucceeded is True when the parts of the spec that
 	// the CRD cannot check (cron schedules, time zones) are valid.
 	ConditionValidationSucceeded = "ValidationSucceeded"
+	// ConditionCloudProviderHealthy is False while the cloud keeps failing
+	// launches and Tailor has paused them; the message says until when and
+	// the last error.
+	ConditionCloudProviderHealthy = "CloudProviderHealthy"
 )
 
 // NodePool says which nodes Tailor may launch for pods the scheduler cannot

@@ -13,6 +13,7 @@ import (
 
 	"github.com/tailor-sh/tailor/buildinfo"
 	"github.com/tailor-sh/tailor/cloudprovider"
+	"github.com/tailor-sh/tailor/cloudprovider/metered"
 	"github.com/tailor-sh/tailor/controllers/disruption"
 	"github.com/tailor-sh/tailor/controllers/nodeclaim/lifecycle"
 	"github.com/tailor-sh/tailor/controllers/provisioning"
@@ -90,6 +91,8 @@ func addFlags(fs *pflag.FlagSet, c *config) {
 	fs.StringVar(&o.LeaderElectionNamespace, "leader-election-namespace", "kube-system", "namespace of the leader election Lease")
 	fs.Float32Var(&o.KubeClientQPS, "kube-client-qps", operator.DefaultKubeClientQPS, "API requests per second")
 	fs.IntVar(&o.KubeClientBurst, "kube-client-burst", operator.DefaultKubeClientBurst, "API request burst")
+	fs.Float64Var(&o.CloudQPS, "cloud-qps", metered.DefaultQPS, "calls per second to the cloud provider's API, from every controller together")
+	fs.IntVar(&o.CloudBurst, "cloud-burst", metered.DefaultBurst, "burst of calls to the cloud provider's API")
 	fs.DurationVar(&o.BatchIdle, "batch-idle-duration", provisioning.DefaultBatchIdle, "a batch of pending pods ends after this long without a new one")
 	fs.DurationVar(&o.BatchMax, "batch-max-duration", provisioning.DefaultBatchMax, "a batch of pending pods ends this long after it started")
 	fs.DurationVar(&o.LaunchTimeout, "launch-timeout", lifecycle.DefaultLaunchTimeout, "a NodeClaim not launched after this long is deleted")

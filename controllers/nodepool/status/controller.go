@@ -103,6 +103,7 @@ func (c *Controller) Reconcile(ctx context.Context, req reconcile.Request) (reco
 	pool.Status.Nodes = int64(len(claims.Items))
 	requeue := c.setDisruptions(pool, claims.Items)
 	setNodeClassConditions(pool, its, itsErr)
+	c.setHealthCondition(pool)
 	c.announce(pool, before)
 	if !equality.Semantic.DeepEqual(before, &pool.Status) {
 		if err := c.client.Status().Update(ctx, pool); err != nil {
@@ -176,6 +177,20 @@ func (c *Controller) setDisruptions(pool *v1.NodePool, claims []v1.NodeClaim) ti
 		metrics.DisruptionsAllowed.WithLabelValues(pool.Name, string(d.Reason)).Set(float64(d.Allowed))
 	}
 	return requeue
+}
+
+// setHealthCondition says whether the cloud provider is launching, when it
+// can tell.
+func (c *Controller) setHealthCondition(pool *v1.NodePool) {
+	reporter, ok := c.provider.(cloudprovider.HealthReporter)
+	if !ok {
+		return
+	}
+	if err := reporter.Healthy(); err != nil {
+		setCondition(pool, v1.ConditionCloudProviderHealthy, metav1.ConditionFalse, "LaunchesPaused", err.Error())
+		return
+	}
+	setCondition(pool, v1.ConditionCloudProviderHealthy, metav1.ConditionTrue, "Healthy", "")
 }
 
 // setNodeClassConditions says whether the pool's node class can launch, by

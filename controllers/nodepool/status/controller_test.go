@@ -374,3 +374,32 @@ func TestReconcileWritesOnlyChanges(t *testing.T) {
 		t.Errorf("resourceVersion %s became %s with nothing changed", first.ResourceVersion, second.ResourceVersion)
 	}
 }
+
+// reporting is a fake cloud that says whether it is healthy.
+type reporting struct {
+	*fakecloud.CloudProvider
+	health error
+}
+
+func (r *reporting) Healthy() error { return r.health }
+
+func TestReconcileSaysWhenLaunchesArePaused(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		health error
+		want   metav1.ConditionStatus
+	}{
+		{"healthy", nil, metav1.ConditionTrue},
+		{"paused", errors.New("launches are paused for 30s after 5 failed in a row: InternalError"), metav1.ConditionFalse},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := newFixture(t, pool("health", nil))
+			f.c = New(f.client, &reporting{CloudProvider: f.cloud, health: tc.health}, f.calendar)
+			_, np := f.reconcile(t, "health")
+			got := apimeta.FindStatusCondition(np.Status.Conditions, v1.ConditionCloudProviderHealthy)
+			if got == nil || got.Status != tc.want || (tc.health != nil && got.Message != tc.health.Error()) {
+				t.Errorf("CloudProviderHealthy = %+v, want %s saying %v", got, tc.want, tc.health)
+			}
+		})
+	}
+}
