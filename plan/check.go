@@ -16,10 +16,6 @@ import (
 // its messages: negative counts, and resource quantities the scheduling
 // core cannot hold.
 
-type fieldPathT = field.Path
-
-func fieldPath(root string, more ...string) *field.Path { return field.NewPath(root, more...) }
-
 // count reads a replicas, parallelism or completions field: absent means
 // def, negative is refused.
 func count(path *field.Path, n *int32, def int) (int, error) {

@@ -23,6 +23,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/runtime/serializer"
 	utiljson "k8s.io/apimachinery/pkg/util/json"
+	"k8s.io/apimachinery/pkg/util/validation/field"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 
 	v1 "github.com/tailor-sh/tailor/api/v1"
@@ -346,33 +347,33 @@ func qualified(namespace, name string) string {
 func (l *loader) add(o *Objects, obj runtime.Object, where string) error {
 	switch x := obj.(type) {
 	case *corev1.Pod:
-		if err := checkPodSpec(fieldPath("spec"), &x.Spec); err != nil {
+		if err := checkPodSpec(field.NewPath("spec"), &x.Spec); err != nil {
 			return err
 		}
 		return l.addPods(o, where, []*corev1.Pod{x.DeepCopy()}, false)
 	case *appsv1.Deployment:
-		n, err := count(fieldPath("spec", "replicas"), x.Spec.Replicas, 1)
+		n, err := count(field.NewPath("spec", "replicas"), x.Spec.Replicas, 1)
 		if err != nil {
 			return err
 		}
 		hash := suffix(x.Name+"/template", 10)
 		names := suffixes("Deployment/"+x.Name, n)
-		return l.expand(o, where, x.Namespace, &x.Spec.Template, fieldPath("spec", "template"), n, func(i int) string {
+		return l.expand(o, where, x.Namespace, &x.Spec.Template, field.NewPath("spec", "template"), n, func(i int) string {
 			return x.Name + "-" + hash + "-" + names(i)
 		})
 	case *appsv1.ReplicaSet:
-		n, err := count(fieldPath("spec", "replicas"), x.Spec.Replicas, 1)
+		n, err := count(field.NewPath("spec", "replicas"), x.Spec.Replicas, 1)
 		if err != nil {
 			return err
 		}
 		names := suffixes("ReplicaSet/"+x.Name, n)
-		return l.expand(o, where, x.Namespace, &x.Spec.Template, fieldPath("spec", "template"), n, func(i int) string {
+		return l.expand(o, where, x.Namespace, &x.Spec.Template, field.NewPath("spec", "template"), n, func(i int) string {
 			return x.Name + "-" + names(i)
 		})
 	case *appsv1.StatefulSet:
 		return l.addStatefulSet(o, where, x)
 	case *batchv1.Job:
-		return l.addJob(o, where, x.Name, x.Namespace, &x.Spec, fieldPath("spec"))
+		return l.addJob(o, where, x.Name, x.Namespace, &x.Spec, field.NewPath("spec"))
 	case *batchv1.CronJob:
 		if x.Spec.Suspend != nil && *x.Spec.Suspend {
 			o.Skipped["CronJob (suspended)"]++
@@ -381,9 +382,9 @@ func (l *loader) add(o *Objects, obj runtime.Object, where string) error {
 		// One run of its job, named as the CronJob controller names jobs:
 		// <name>-<minutes since the epoch of the scheduled time>.
 		job := fmt.Sprintf("%s-%d", x.Name, 29000000+fnv32(x.Namespace+"/"+x.Name)%1000000)
-		return l.addJob(o, where, job, x.Namespace, &x.Spec.JobTemplate.Spec, fieldPath("spec", "jobTemplate", "spec"))
+		return l.addJob(o, where, job, x.Namespace, &x.Spec.JobTemplate.Spec, field.NewPath("spec", "jobTemplate", "spec"))
 	case *appsv1.DaemonSet:
-		if err := checkPodSpec(fieldPath("spec", "template", "spec"), &x.Spec.Template.Spec); err != nil {
+		if err := checkPodSpec(field.NewPath("spec", "template", "spec"), &x.Spec.Template.Spec); err != nil {
 			return err
 		}
 		o.DaemonSets = append(o.DaemonSets, x)
@@ -411,14 +412,14 @@ func (l *loader) add(o *Objects, obj runtime.Object, where string) error {
 }
 
 func (l *loader) addStatefulSet(o *Objects, where string, x *appsv1.StatefulSet) error {
-	n, err := count(fieldPath("spec", "replicas"), x.Spec.Replicas, 1)
+	n, err := count(field.NewPath("spec", "replicas"), x.Spec.Replicas, 1)
 	if err != nil {
 		return err
 	}
 	if err := l.room(o, n); err != nil {
 		return err
 	}
-	if err := checkPodSpec(fieldPath("spec", "template", "spec"), &x.Spec.Template.Spec); err != nil {
+	if err := checkPodSpec(field.NewPath("spec", "template", "spec"), &x.Spec.Template.Spec); err != nil {
 		return err
 	}
 	pods := expand(x.Namespace, &x.Spec.Template, n, func(i int) string { return fmt.Sprintf("%s-%d", x.Name, i) })
@@ -438,7 +439,7 @@ func (l *loader) addStatefulSet(o *Objects, where string, x *appsv1.StatefulSet)
 
 // addJob adds the pods a Job runs at once: parallelism of them, or fewer
 // when fewer completions are asked for.
-func (l *loader) addJob(o *Objects, where, name, namespace string, spec *batchv1.JobSpec, path *fieldPathT) error {
+func (l *loader) addJob(o *Objects, where, name, namespace string, spec *batchv1.JobSpec, path *field.Path) error {
 	if spec.Suspend != nil && *spec.Suspend {
 		o.Skipped["Job (suspended)"]++
 		return nil
@@ -462,7 +463,7 @@ func (l *loader) addJob(o *Objects, where, name, namespace string, spec *batchv1
 
 // expand checks a workload's pod template and adds the n pods its
 // controller would make.
-func (l *loader) expand(o *Objects, where, namespace string, template *corev1.PodTemplateSpec, path *fieldPathT, n int, name func(int) string) error {
+func (l *loader) expand(o *Objects, where, namespace string, template *corev1.PodTemplateSpec, path *field.Path, n int, name func(int) string) error {
 	if err := l.room(o, n); err != nil {
 		return err
 	}
