@@ -6,7 +6,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"strings"
 	"time"
 
 	"github.com/go-logr/logr"
@@ -79,6 +78,10 @@ func runPlayground(ctx context.Context, stdout, stderr io.Writer, o playgroundOp
 		return err
 	}
 	provider, err := cloudprovider.Lookup(o.cloud)
+	if err != nil {
+		return err
+	}
+	nodeClasses, err := provider.NodeClassResource()
 	if err != nil {
 		return err
 	}
@@ -175,7 +178,7 @@ same version is built in:
   %s kubectl --kubeconfig %s get nodepools
 
 Press Ctrl-C to stop. The cluster is kept in %s.
-`, time.Since(began).Round(100*time.Millisecond), absKubeconfig, strings.ToLower(provider.NodeClassKind.Kind)+"es", embedded.KubernetesVersion, cluster.Binary, absKubeconfig, o.dir)
+`, time.Since(began).Round(100*time.Millisecond), absKubeconfig, nodeClasses, embedded.KubernetesVersion, cluster.Binary, absKubeconfig, o.dir)
 	if o.ready != nil {
 		o.ready(cluster)
 	}

@@ -135,13 +135,29 @@ func ForNodeClass(ref *v1.NodeClassReference) (Provider, bool) {
 	if ref == nil {
 		return Provider{}, false
 	}
-	i := slices.IndexFunc(Providers(), func(p Provider) bool {
+	providers := Providers()
+	i := slices.IndexFunc(providers, func(p Provider) bool {
 		return p.NodeClassKind == schema.GroupKind{Group: ref.Group, Kind: ref.Kind}
 	})
 	if i < 0 {
 		return Provider{}, false
 	}
-	return Providers()[i], true
+	return providers[i], true
+}
+
+// NodeClassResource returns the resource name of the provider's node class,
+// as kubectl takes it ("simnodeclasses"), from its CRD.
+func (p Provider) NodeClassResource() (string, error) {
+	crds, err := p.CRDs()
+	if err != nil {
+		return "", err
+	}
+	for _, c := range crds {
+		if c.Spec.Group == p.NodeClassKind.Group && c.Spec.Names.Kind == p.NodeClassKind.Kind {
+			return c.Spec.Names.Plural, nil
+		}
+	}
+	return "", fmt.Errorf("cloud provider %s brings no CRD of its node class %s", p.Name, p.NodeClassKind)
 }
 
 // ForObject returns the provider whose node class obj is.

@@ -80,3 +80,20 @@ func TestNoDefaultSaysWhatIsLinked(t *testing.T) {
 		t.Errorf(`Lookup("") = %v, want an error naming aws`, err)
 	}
 }
+
+func TestNodeClassResourceComesFromTheCRD(t *testing.T) {
+	crd := &apiextensionsv1.CustomResourceDefinition{Spec: apiextensionsv1.CustomResourceDefinitionSpec{
+		Group: "a.tailor.sh", Names: apiextensionsv1.CustomResourceDefinitionNames{Kind: "ANodeClass", Plural: "anodeclasses"},
+	}}
+	p := Provider{Name: "a", NodeClassKind: schema.GroupKind{Group: "a.tailor.sh", Kind: "ANodeClass"},
+		CRDs: func() ([]*apiextensionsv1.CustomResourceDefinition, error) {
+			return []*apiextensionsv1.CustomResourceDefinition{crd}, nil
+		}}
+	if got, err := p.NodeClassResource(); err != nil || got != "anodeclasses" {
+		t.Errorf("NodeClassResource = %q, %v; want anodeclasses", got, err)
+	}
+	p.NodeClassKind.Kind = "Other"
+	if _, err := p.NodeClassResource(); err == nil {
+		t.Error("a provider with no CRD of its node class was not refused")
+	}
+}
