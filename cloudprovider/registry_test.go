@@ -4,6 +4,8 @@ import (
 	"strings"
 	"testing"
 
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+
 	"k8s.io/apimachinery/pkg/runtime/schema"
 
 	v1 "github.com/tailor-sh/tailor/api/v1"
